@@ -1,0 +1,5 @@
+"""``python -m app``: the same entry point as the ``modelbay`` command."""
+
+from app.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,919 @@
+"""The registry: every model version, its files, tags, aliases and history.
+
+:class:`Registry` is the one API the CLI and the GUI use. Reads return plain
+frozen dataclasses (:class:`VersionInfo`, :class:`ModelSummary`,
+:class:`EventInfo`) that are safe to hand to another thread. Every method opens
+its own short session, so one ``Registry`` can serve several worker threads.
+
+Crash safety of an import: files go into the artifact store first (each one
+fsynced and renamed into place); only then does one database transaction
+record the version, its files, tags and event. A crash before the commit leaves
+no version (at worst an unreferenced blob); a crash after it leaves a complete
+one. There is no moment at which a version points at a missing file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Engine,
+    Select,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Config, current_user
+from app.errors import ConflictError, InvalidInputError, NotFoundError, RegistryError
+from app.progress import NEVER_CANCELLED, CancelToken, ProgressCallback, no_progress
+from app.registry import db
+from app.registry.models import (
+    Alias,
+    Event,
+    Model,
+    ModelVersion,
+    Tag,
+    VersionFile,
+    utcnow,
+)
+from app.registry.names import VersionRef, check_name, check_tag, derive_name, parse_ref
+from app.store import ArtifactStore, StoredFile, VerifyReport
+
+_IN_CHUNK = 500  # ids per IN (...) list: well under every backend's parameter limit
+
+
+# ---------------------------------------------------------------------- value objects
+@dataclass(frozen=True)
+class VersionInfo:
+    id: int
+    model_id: int
+    name: str
+    version: int
+    format: str
+    framework: str
+    framework_version: str | None
+    sha256: str
+    size: int
+    file_count: int
+    is_folder: bool
+    status: str
+    created_at: dt.datetime
+    created_by: str
+    source_path: str
+    note: str
+    description: str
+    signature: dict[str, Any] | None = None
+    params: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
+    safety: dict[str, Any] | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    files: tuple[StoredFile, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "sha256": self.sha256,
+            "size": self.size,
+            "files": [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in self.files],
+            "file_count": self.file_count,
+            "is_folder": self.is_folder,
+            "format": self.format,
+            "framework": self.framework,
+            "framework_version": self.framework_version,
+            "status": self.status,
+            "tags": dict(self.tags),
+            "aliases": list(self.aliases),
+            "signature": self.signature,
+            "params": self.params,
+            "metrics": self.metrics,
+            "safety": self.safety,
+            "note": self.note,
+            "description": self.description,
+            "source_path": self.source_path,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    name: str
+    description: str
+    updated_at: dt.datetime
+    version_count: int
+    latest: VersionInfo
+
+
+@dataclass(frozen=True)
+class EventInfo:
+    id: int
+    at: dt.datetime
+    actor: str
+    action: str
+    model_name: str | None
+    version: int | None
+    details: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "action": self.action,
+            "model": self.model_name,
+            "version": self.version,
+            "details": self.details,
+        }
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """A version to register whose files are already in the artifact store."""
+
+    name: str
+    files: tuple[StoredFile, ...]
+    sha256: str
+    is_folder: bool = False
+    format: str = "unknown"
+    framework: str = "unknown"
+    framework_version: str | None = None
+    signature: dict[str, Any] | None = None
+    params: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
+    safety: dict[str, Any] | None = None
+    status: str = "ready"
+    tags: Mapping[str, str] = field(default_factory=dict)
+    note: str = ""
+    source_path: str = ""
+
+
+@dataclass
+class RegistryVerifyReport:
+    store: VerifyReport
+    damaged: dict[str, list[str]]  # "name:version" -> the file paths that are missing or corrupt
+
+    @property
+    def ok(self) -> bool:
+        return self.store.ok
+
+
+# ---------------------------------------------------------------------- the registry
+class Registry:
+    """Open with :meth:`open`; close with :meth:`close` (or use as a context manager)."""
+
+    def __init__(self, engine: Engine, store: ArtifactStore) -> None:
+        self.engine = engine
+        self.store = store
+        self._read = sessionmaker(engine, expire_on_commit=False)
+        self._write = sessionmaker(engine.execution_options(**db.WRITE), expire_on_commit=False)
+
+    @classmethod
+    def open(cls, config: Config | None = None) -> Registry:
+        """Open (creating or upgrading if needed) the registry described by ``config``."""
+        config = config or Config.from_environment()
+        store = ArtifactStore(config.store_dir)
+        store.ensure()
+        if config.database_url.startswith("sqlite:///"):
+            Path(config.database_url.removeprefix("sqlite:///")).parent.mkdir(
+                parents=True, exist_ok=True
+            )
+        engine = db.create_registry_engine(config.database_url)
+        try:
+            db.ensure_schema(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        store.clean_temp()
+        return cls(engine, store)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ sessions
+    @contextmanager
+    def _reading(self) -> Iterator[Session]:
+        try:
+            with self._read() as session:
+                yield session
+        except OperationalError as exc:
+            raise db._unavailable(self.engine, exc) from exc
+
+    @contextmanager
+    def _writing(self) -> Iterator[Session]:
+        try:
+            with self._write() as session, session.begin():
+                yield session
+        except OperationalError as exc:
+            raise db._unavailable(self.engine, exc) from exc
+
+    # ------------------------------------------------------------------ import
+    def import_path(
+        self,
+        path: Path,
+        *,
+        name: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        note: str = "",
+        progress: ProgressCallback = no_progress,
+        cancel: CancelToken = NEVER_CANCELLED,
+    ) -> VersionInfo:
+        """Copy a model file or folder into the store and register it as a new version."""
+        path = Path(path)
+        model_name = check_name(name) if name is not None else derive_name(path)
+        checked_tags = dict(check_tag(k, v) for k, v in (tags or {}).items())
+        ingested = self.store.ingest(path, progress=progress, cancel=cancel)
+        cancel.raise_if_cancelled()
+        source = str(path.absolute())
+        [info] = self.register_versions(
+            [
+                NewVersion(
+                    name=model_name,
+                    files=ingested.files,
+                    sha256=ingested.sha256,
+                    is_folder=ingested.is_folder,
+                    tags=checked_tags,
+                    note=note,
+                    source_path=source,
+                )
+            ]
+        )
+        return info
+
+    def register_versions(
+        self, specs: Sequence[NewVersion], *, actor: str | None = None
+    ) -> list[VersionInfo]:
+        """Register several versions in one transaction (all or none).
+
+        Files must already be in the store; a version whose blobs are missing
+        is refused rather than recorded.
+        """
+        if not specs:
+            return []
+        actor = actor or current_user()
+        for spec in specs:
+            for item in spec.files:
+                if not self.store.has(item.sha256):
+                    raise RegistryError(
+                        f"refusing to register {spec.name}: file {item.path} is not in the store"
+                    )
+        for _attempt in range(3):
+            try:
+                return self._register(specs, actor)
+            except IntegrityError:  # another process created the same model first: retry
+                continue
+        raise RegistryError("could not register the version: the registry kept changing under it")
+
+    def _register(self, specs: Sequence[NewVersion], actor: str) -> list[VersionInfo]:
+        now = utcnow()
+        names = sorted({check_name(s.name) for s in specs})
+        with self._writing() as session:
+            existing = {
+                row.name: (row.id, row.description)
+                for row in session.execute(
+                    select(Model.id, Model.name, Model.description)
+                    .where(Model.name.in_(names))
+                    .with_for_update()
+                )
+            }
+            missing = [n for n in names if n not in existing]
+            if missing:
+                created = session.execute(
+                    insert(Model).returning(Model.id, Model.name, sort_by_parameter_order=True),
+                    [
+                        {"name": n, "description": "", "created_at": now, "updated_at": now}
+                        for n in missing
+                    ],
+                ).all()
+                for row in created:
+                    existing[row.name] = (row.id, "")
+                session.execute(
+                    insert(Event),
+                    [
+                        {"at": now, "actor": actor, "action": "model.created",
+                         "model_id": row.id, "model_name": row.name, "version": None,
+                         "details": {}}
+                        for row in created
+                    ],
+                )
+            next_version = {
+                model_id: (top or 0) + 1
+                for model_id, top in session.execute(
+                    select(ModelVersion.model_id, func.max(ModelVersion.version))
+                    .where(ModelVersion.model_id.in_([existing[n][0] for n in names]))
+                    .group_by(ModelVersion.model_id)
+                )
+            }
+            rows = []
+            for spec in specs:
+                model_id = existing[spec.name][0]
+                number = next_version.get(model_id, 1)
+                next_version[model_id] = number + 1
+                rows.append(
+                    {
+                        "model_id": model_id,
+                        "version": number,
+                        "format": spec.format,
+                        "framework": spec.framework,
+                        "framework_version": spec.framework_version,
+                        "sha256": spec.sha256,
+                        "size": sum(f.size for f in spec.files),
+                        "file_count": len(spec.files),
+                        "is_folder": spec.is_folder,
+                        "signature": spec.signature,
+                        "params": spec.params,
+                        "metrics": spec.metrics,
+                        "status": spec.status,
+                        "safety": spec.safety,
+                        "source_path": spec.source_path,
+                        "note": spec.note,
+                        "created_by": actor,
+                        "created_at": now,
+                    }
+                )
+            ids = session.scalars(
+                insert(ModelVersion).returning(ModelVersion.id, sort_by_parameter_order=True),
+                rows,
+            ).all()
+            file_rows = [
+                {"version_id": vid, "path": f.path, "sha256": f.sha256, "size": f.size}
+                for vid, spec in zip(ids, specs, strict=True)
+                for f in spec.files
+            ]
+            session.execute(insert(VersionFile), file_rows)
+            tag_rows = [
+                {"version_id": vid, "key": k, "value": v}
+                for vid, spec in zip(ids, specs, strict=True)
+                for k, v in spec.tags.items()
+            ]
+            if tag_rows:
+                session.execute(insert(Tag), tag_rows)
+            latest: dict[int, int] = {}
+            for vid, row in zip(ids, rows, strict=True):
+                latest[row["model_id"]] = vid
+            session.execute(
+                update(Model),
+                [{"id": mid, "latest_version_id": vid, "updated_at": now}
+                 for mid, vid in latest.items()],
+            )
+            session.execute(
+                insert(Event),
+                [
+                    {"at": now, "actor": actor, "action": "version.registered",
+                     "model_id": row["model_id"], "model_name": spec.name,
+                     "version": row["version"],
+                     "details": {"sha256": spec.sha256, "size": row["size"],
+                                 "source_path": spec.source_path, "status": spec.status,
+                                 **({"tags": dict(spec.tags)} if spec.tags else {})}}
+                    for row, spec in zip(rows, specs, strict=True)
+                ],
+            )
+        return [
+            VersionInfo(
+                id=vid,
+                model_id=row["model_id"],
+                name=spec.name,
+                version=row["version"],
+                format=spec.format,
+                framework=spec.framework,
+                framework_version=spec.framework_version,
+                sha256=spec.sha256,
+                size=row["size"],
+                file_count=row["file_count"],
+                is_folder=spec.is_folder,
+                status=spec.status,
+                created_at=now,
+                created_by=actor,
+                source_path=spec.source_path,
+                note=spec.note,
+                description=existing[spec.name][1],
+                signature=spec.signature,
+                params=spec.params,
+                metrics=spec.metrics,
+                safety=spec.safety,
+                tags=dict(spec.tags),
+                aliases=(),
+                files=tuple(spec.files),
+            )
+            for vid, row, spec in zip(ids, rows, specs, strict=True)
+        ]
+
+    # ------------------------------------------------------------------ reading
+    def get(self, ref: str | VersionRef) -> VersionInfo:
+        """The version ``ref`` names (``NAME``, ``NAME:VERSION`` or ``NAME@ALIAS``), with its files."""
+        parsed = parse_ref(ref) if isinstance(ref, str) else ref
+        with self._reading() as session:
+            model_id = self._model_id(session, parsed.name)
+            stmt = _version_select().where(ModelVersion.model_id == model_id)
+            if parsed.alias is not None:
+                stmt = stmt.join(Alias, Alias.version_id == ModelVersion.id).where(
+                    Alias.model_id == model_id, Alias.name == parsed.alias
+                )
+            elif parsed.version is not None:
+                stmt = stmt.where(ModelVersion.version == parsed.version)
+            else:
+                stmt = stmt.where(
+                    ModelVersion.id
+                    == select(Model.latest_version_id).where(Model.id == model_id).scalar_subquery()
+                )
+            rows = session.execute(stmt).all()
+            if not rows:
+                raise self._missing_version(session, parsed, model_id)
+            return _assemble(session, rows, with_files=True)[0]
+
+    def versions_of(self, name: str, *, with_files: bool = False) -> list[VersionInfo]:
+        """Every version of one model, newest first."""
+        with self._reading() as session:
+            model_id = self._model_id(session, check_name(name))
+            rows = session.execute(
+                _version_select()
+                .where(ModelVersion.model_id == model_id)
+                .order_by(ModelVersion.version.desc())
+            ).all()
+            return _assemble(session, rows, with_files=with_files)
+
+    def list_versions(
+        self,
+        *,
+        query: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        alias: str | None = None,
+        latest_only: bool = True,
+        limit: int | None = None,
+        offset: int = 0,
+        with_files: bool = False,
+    ) -> list[VersionInfo]:
+        """Versions matching every filter given, newest first.
+
+        With ``latest_only`` (the default) only the newest matching version of
+        each model is kept: a list of models. ``query`` matches the model name
+        or description, the version's note, or a tag key or value (case-insensitive).
+        """
+        stmt = _version_select()
+        tag_items = list((tags or {}).items())
+        order_col: Any = ModelVersion.id
+        if tag_items:
+            # The first tag drives the query: walk its (key, value, version_id) index backwards.
+            key, value = tag_items[0]
+            stmt = stmt.join(Tag, Tag.version_id == ModelVersion.id).where(
+                Tag.key == key, Tag.value == value
+            )
+            order_col = Tag.version_id
+            for key, value in tag_items[1:]:
+                stmt = stmt.where(
+                    exists().where(
+                        Tag.version_id == ModelVersion.id, Tag.key == key, Tag.value == value
+                    )
+                )
+        if alias is not None:
+            stmt = stmt.join(Alias, Alias.version_id == ModelVersion.id).where(Alias.name == alias)
+        if query:
+            pattern = _like_pattern(query)
+            tag_alias = select(Tag.version_id).where(
+                or_(Tag.key.ilike(pattern, escape="\\"), Tag.value.ilike(pattern, escape="\\"))
+            )
+            stmt = stmt.where(
+                or_(
+                    Model.name.ilike(pattern, escape="\\"),
+                    Model.description.ilike(pattern, escape="\\"),
+                    ModelVersion.note.ilike(pattern, escape="\\"),
+                    ModelVersion.id.in_(tag_alias),
+                )
+            )
+        filtered = bool(tag_items or alias is not None or query)
+        if latest_only and not filtered:
+            stmt = stmt.where(Model.latest_version_id == ModelVersion.id)
+            stmt = stmt.order_by(Model.updated_at.desc(), Model.id.desc())
+        elif latest_only:
+            ranked = stmt.add_columns(
+                func.row_number()
+                .over(partition_by=ModelVersion.model_id, order_by=ModelVersion.version.desc())
+                .label("rank")
+            ).subquery()
+            stmt = (
+                select(*[c for c in ranked.c if c.name != "rank"])
+                .where(ranked.c.rank == 1)
+                .order_by(ranked.c.id.desc())
+            )
+        else:
+            stmt = stmt.order_by(order_col.desc())
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        if offset:
+            stmt = stmt.offset(offset)
+        with self._reading() as session:
+            rows = session.execute(stmt).all()
+            return _assemble(session, rows, with_files=with_files)
+
+    def list_models(
+        self, *, query: str | None = None, limit: int | None = 100, offset: int = 0
+    ) -> list[ModelSummary]:
+        """Models with their newest version, most recently changed first.
+
+        ``query`` matches the model name or description (case-insensitive).
+        """
+        stmt = (
+            _version_select()
+            .where(Model.latest_version_id == ModelVersion.id)
+            .order_by(Model.updated_at.desc(), Model.id.desc())
+        )
+        if query:
+            pattern = _like_pattern(query)
+            stmt = stmt.where(
+                or_(
+                    Model.name.ilike(pattern, escape="\\"),
+                    Model.description.ilike(pattern, escape="\\"),
+                )
+            )
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        if offset:
+            stmt = stmt.offset(offset)
+        with self._reading() as session:
+            rows = session.execute(stmt).all()
+            infos = _assemble(session, rows, with_files=False)
+            counts: dict[int, int] = {}
+            ids = [i.model_id for i in infos]
+            for chunk in _chunks(ids):
+                counts.update(
+                    session.execute(
+                        select(ModelVersion.model_id, func.count())
+                        .where(ModelVersion.model_id.in_(chunk))
+                        .group_by(ModelVersion.model_id)
+                    ).tuples().all()
+                )
+            updated = {
+                mid: ts
+                for chunk in _chunks(ids)
+                for mid, ts in session.execute(
+                    select(Model.id, Model.updated_at).where(Model.id.in_(chunk))
+                ).tuples()
+            }
+        return [
+            ModelSummary(
+                name=info.name,
+                description=info.description,
+                updated_at=updated[info.model_id],
+                version_count=counts.get(info.model_id, 0),
+                latest=info,
+            )
+            for info in infos
+        ]
+
+    def count(self) -> tuple[int, int]:
+        """(number of models, number of versions)."""
+        with self._reading() as session:
+            models = session.scalar(select(func.count()).select_from(Model)) or 0
+            versions = session.scalar(select(func.count()).select_from(ModelVersion)) or 0
+        return models, versions
+
+    def history(self, name: str, *, limit: int | None = None) -> list[EventInfo]:
+        """The event log of one model, oldest first."""
+        with self._reading() as session:
+            model_id = self._model_id(session, check_name(name))
+            stmt = select(Event).where(Event.model_id == model_id).order_by(Event.id)
+            if limit is not None:
+                stmt = stmt.limit(limit)
+            return [
+                EventInfo(
+                    id=e.id, at=e.at, actor=e.actor, action=e.action,
+                    model_name=e.model_name, version=e.version, details=e.details or {},
+                )
+                for e in session.scalars(stmt)
+            ]
+
+    # ------------------------------------------------------------------ changing
+    def set_tags(
+        self, ref: str, tags: Mapping[str, str], *, actor: str | None = None
+    ) -> VersionInfo:
+        checked = dict(check_tag(k, v) for k, v in tags.items())
+        if not checked:
+            raise InvalidInputError("no tag given", hint="write KEY=VALUE")
+        actor = actor or current_user()
+        target = self.get(ref)
+        with self._writing() as session:
+            current = dict(
+                session.execute(
+                    select(Tag.key, Tag.value).where(Tag.version_id == target.id)
+                ).tuples().all()
+            )
+            for key, value in checked.items():
+                if key in current:
+                    session.execute(
+                        update(Tag)
+                        .where(Tag.version_id == target.id, Tag.key == key)
+                        .values(value=value)
+                    )
+                else:
+                    session.add(Tag(version_id=target.id, key=key, value=value))
+                self._log(
+                    session, actor, "tag.set", target,
+                    {"key": key, "value": value, "previous": current.get(key)},
+                )
+            self._touch(session, target.model_id)
+        return self.get(target.ref)
+
+    def remove_tags(self, ref: str, keys: Iterable[str], *, actor: str | None = None) -> VersionInfo:
+        actor = actor or current_user()
+        target = self.get(ref)
+        with self._writing() as session:
+            for key in keys:
+                tag = session.scalar(
+                    select(Tag).where(Tag.version_id == target.id, Tag.key == key)
+                )
+                if tag is None:
+                    raise NotFoundError(f"{target.ref} has no tag {key!r}")
+                session.delete(tag)
+                self._log(session, actor, "tag.removed", target, {"key": key, "value": tag.value})
+            self._touch(session, target.model_id)
+        return self.get(target.ref)
+
+    def set_alias(
+        self, name: str, alias: str, version: int, *, actor: str | None = None
+    ) -> VersionInfo:
+        """Point ``alias`` of model ``name`` at ``version`` (moving it if it exists)."""
+        alias = check_name(alias, what="alias")
+        actor = actor or current_user()
+        target = self.get(VersionRef(check_name(name), version=version))
+        if target.status == "archived":
+            raise ConflictError(
+                f"{target.ref} is archived; an alias cannot point at an archived version",
+                hint="pick a version that is not archived",
+            )
+        with self._writing() as session:
+            row = session.scalar(
+                select(Alias).where(Alias.model_id == target.model_id, Alias.name == alias)
+            )
+            previous: int | None = None
+            if row is None:
+                session.add(
+                    Alias(model_id=target.model_id, name=alias, version_id=target.id,
+                          updated_at=utcnow())
+                )
+            else:
+                previous = session.scalar(
+                    select(ModelVersion.version).where(ModelVersion.id == row.version_id)
+                )
+                row.version_id = target.id
+                row.updated_at = utcnow()
+            self._log(
+                session, actor, "alias.set", target,
+                {"alias": alias, "from_version": previous, "to_version": target.version},
+            )
+            self._touch(session, target.model_id)
+        return self.get(target.ref)
+
+    def remove_alias(self, name: str, alias: str, *, actor: str | None = None) -> None:
+        actor = actor or current_user()
+        target = self.get(VersionRef(check_name(name), alias=check_name(alias, what="alias")))
+        with self._writing() as session:
+            session.execute(
+                Alias.__table__.delete().where(
+                    Alias.model_id == target.model_id, Alias.name == alias
+                )
+            )
+            self._log(session, actor, "alias.removed", target,
+                      {"alias": alias, "from_version": target.version})
+            self._touch(session, target.model_id)
+
+    def archive(self, ref: str, *, actor: str | None = None) -> VersionInfo:
+        """Mark a version archived. Refused while an alias points at it."""
+        actor = actor or current_user()
+        target = self.get(ref)
+        if target.status == "archived":
+            return target
+        if target.aliases:
+            names = ", ".join(target.aliases)
+            raise ConflictError(
+                f"{target.ref} is what {names} points at; archiving it would leave "
+                f"{'that alias' if len(target.aliases) == 1 else 'those aliases'} dangling",
+                hint=f"move the alias first: modelbay alias {target.name} "
+                f"{target.aliases[0]} OTHER_VERSION",
+            )
+        with self._writing() as session:
+            session.execute(
+                update(ModelVersion).where(ModelVersion.id == target.id).values(status="archived")
+            )
+            self._log(session, actor, "version.archived", target,
+                      {"previous_status": target.status})
+            self._touch(session, target.model_id)
+        return self.get(target.ref)
+
+    def set_description(self, name: str, description: str, *, actor: str | None = None) -> None:
+        actor = actor or current_user()
+        with self._writing() as session:
+            model_id = self._model_id(session, check_name(name))
+            session.execute(
+                update(Model).where(Model.id == model_id).values(description=description)
+            )
+            session.add(Event(at=utcnow(), actor=actor, action="model.described",
+                              model_id=model_id, model_name=name, details={}))
+            self._touch(session, model_id)
+
+    # ------------------------------------------------------------------ files
+    def export(
+        self,
+        ref: str,
+        destination: Path,
+        *,
+        progress: ProgressCallback = no_progress,
+        cancel: CancelToken = NEVER_CANCELLED,
+    ) -> list[Path]:
+        """Write a version's files into ``destination``, byte-identical to what was imported."""
+        info = self.get(ref)
+        destination = Path(destination)
+        if destination.exists() and not destination.is_dir():
+            raise InvalidInputError(f"{destination} exists and is not a folder")
+        destination.mkdir(parents=True, exist_ok=True)
+        if info.is_folder:
+            # A folder model comes back as a folder named like the original.
+            destination = destination / (Path(info.source_path).name or info.name)
+        return self.store.export(info.files, destination, progress=progress, cancel=cancel)
+
+    def verify(
+        self,
+        *,
+        progress: ProgressCallback = no_progress,
+        cancel: CancelToken = NEVER_CANCELLED,
+    ) -> RegistryVerifyReport:
+        """Re-hash every file the registry refers to; name the versions that are damaged."""
+        with self._reading() as session:
+            expected = dict(
+                session.execute(
+                    select(VersionFile.sha256, func.max(VersionFile.size)).group_by(
+                        VersionFile.sha256
+                    )
+                ).tuples().all()
+            )
+        report = self.store.verify(expected.items(), progress=progress, cancel=cancel)
+        bad = set(report.missing) | set(report.corrupt)
+        damaged: dict[str, list[str]] = defaultdict(list)
+        if bad:
+            with self._reading() as session:
+                for chunk in _chunks(sorted(bad)):
+                    for name, version, path in session.execute(
+                        select(Model.name, ModelVersion.version, VersionFile.path)
+                        .join(ModelVersion, ModelVersion.id == VersionFile.version_id)
+                        .join(Model, Model.id == ModelVersion.model_id)
+                        .where(VersionFile.sha256.in_(chunk))
+                        .order_by(Model.name, ModelVersion.version)
+                    ):
+                        damaged[f"{name}:{version}"].append(path)
+        return RegistryVerifyReport(report, dict(damaged))
+
+    # ------------------------------------------------------------------ internals
+    def _model_id(self, session: Session, name: str) -> int:
+        model_id = session.scalar(select(Model.id).where(Model.name == name))
+        if model_id is None:
+            raise NotFoundError(
+                f"there is no model named {name!r}",
+                hint="`modelbay list` shows the models in the registry",
+            )
+        return model_id
+
+    def _missing_version(self, session: Session, ref: VersionRef, model_id: int) -> NotFoundError:
+        if ref.alias is not None:
+            known = session.scalars(
+                select(Alias.name).where(Alias.model_id == model_id).order_by(Alias.name)
+            ).all()
+            return NotFoundError(
+                f"model {ref.name!r} has no alias {ref.alias!r}",
+                hint=f"its aliases: {', '.join(known)}" if known else "it has no aliases yet",
+            )
+        top = session.scalar(
+            select(func.max(ModelVersion.version)).where(ModelVersion.model_id == model_id)
+        )
+        return NotFoundError(
+            f"model {ref.name!r} has no version {ref.version}",
+            hint=f"its versions go from 1 to {top}" if top else "it has no versions",
+        )
+
+    def _log(
+        self, session: Session, actor: str, action: str, target: VersionInfo,
+        details: dict[str, Any],
+    ) -> None:
+        session.add(
+            Event(at=utcnow(), actor=actor, action=action, model_id=target.model_id,
+                  model_name=target.name, version=target.version, details=details)
+        )
+
+    def _touch(self, session: Session, model_id: int) -> None:
+        session.execute(update(Model).where(Model.id == model_id).values(updated_at=utcnow()))
+
+
+# ---------------------------------------------------------------------- query helpers
+_VERSION_COLUMNS = (
+    ModelVersion.id,
+    ModelVersion.model_id,
+    Model.name,
+    ModelVersion.version,
+    ModelVersion.format,
+    ModelVersion.framework,
+    ModelVersion.framework_version,
+    ModelVersion.sha256,
+    ModelVersion.size,
+    ModelVersion.file_count,
+    ModelVersion.is_folder,
+    ModelVersion.status,
+    ModelVersion.created_at,
+    ModelVersion.created_by,
+    ModelVersion.source_path,
+    ModelVersion.note,
+    Model.description,
+    ModelVersion.signature,
+    ModelVersion.params,
+    ModelVersion.metrics,
+    ModelVersion.safety,
+)
+
+
+def _version_select() -> Select[Any]:
+    return select(*_VERSION_COLUMNS).join(Model, Model.id == ModelVersion.model_id)
+
+
+def _assemble(session: Session, rows: Sequence[Any], *, with_files: bool) -> list[VersionInfo]:
+    """Turn version rows into VersionInfo, loading tags, aliases (and files) in a few IN queries."""
+    ids = [row.id for row in rows]
+    tags: dict[int, dict[str, str]] = defaultdict(dict)
+    aliases: dict[int, list[str]] = defaultdict(list)
+    files: dict[int, list[StoredFile]] = defaultdict(list)
+    for chunk in _chunks(ids):
+        for vid, key, value in session.execute(
+            select(Tag.version_id, Tag.key, Tag.value)
+            .where(Tag.version_id.in_(chunk))
+            .order_by(Tag.key)
+        ):
+            tags[vid][key] = value
+        for vid, name in session.execute(
+            select(Alias.version_id, Alias.name).where(Alias.version_id.in_(chunk)).order_by(Alias.name)
+        ):
+            aliases[vid].append(name)
+        if with_files:
+            for vid, path, sha, size in session.execute(
+                select(VersionFile.version_id, VersionFile.path, VersionFile.sha256, VersionFile.size)
+                .where(VersionFile.version_id.in_(chunk))
+                .order_by(VersionFile.path)
+            ):
+                files[vid].append(StoredFile(path, sha, size))
+    return [
+        VersionInfo(
+            id=row.id,
+            model_id=row.model_id,
+            name=row.name,
+            version=row.version,
+            format=row.format,
+            framework=row.framework,
+            framework_version=row.framework_version,
+            sha256=row.sha256,
+            size=row.size,
+            file_count=row.file_count,
+            is_folder=row.is_folder,
+            status=row.status,
+            created_at=row.created_at,
+            created_by=row.created_by,
+            source_path=row.source_path,
+            note=row.note,
+            description=row.description,
+            signature=row.signature,
+            params=row.params,
+            metrics=row.metrics,
+            safety=row.safety,
+            tags=tags.get(row.id, {}),
+            aliases=tuple(aliases.get(row.id, ())),
+            files=tuple(files.get(row.id, ())),
+        )
+        for row in rows
+    ]
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), _IN_CHUNK):
+        yield items[start : start + _IN_CHUNK]
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
