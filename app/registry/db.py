@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.errors import RegistryError
@@ -78,7 +78,7 @@ def current_revision(engine: Engine) -> str | None:
     try:
         with engine.connect() as connection:
             row = connection.execute(text("SELECT version_num FROM alembic_version")).first()
-    except (OperationalError, ProgrammingError) as exc:
+    except DBAPIError as exc:
         if _is_missing_table(exc):
             return None
         raise _unavailable(engine, exc) from exc
@@ -124,6 +124,20 @@ def upgrade(engine: Engine, target: str = "head") -> None:
         raise _unavailable(engine, exc) from exc
 
 
+def upgrade_to(engine: Engine, target: str) -> None:
+    """Move the schema to ``target`` (e.g. ``"base"``) in either direction; for tests and repair."""
+    from alembic import command
+
+    config = alembic_config()
+    current = current_revision(engine)
+    with engine.execution_options(**WRITE).begin() as connection:
+        config.attributes["connection"] = connection
+        if current is not None and target == "base":
+            command.downgrade(config, target)
+        else:
+            command.upgrade(config, target)
+
+
 def _is_missing_table(exc: Exception) -> bool:
     message = str(exc).lower()
     return "no such table" in message or "does not exist" in message
@@ -134,5 +148,6 @@ def _unavailable(engine: Engine, exc: Exception) -> RegistryError:
     reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
     return RegistryError(
         f"cannot open the registry database {where}: {reason}",
-        hint="check that the file is readable and not on a full disk, or that the server is up",
+        hint="check that the database file is readable and is a Modelbay registry, or that the "
+        "database server is up and accepts this user",
     )

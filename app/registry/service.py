@@ -33,7 +33,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from app.config import Config, current_user
 from app.errors import ConflictError, InvalidInputError, NotFoundError, RegistryError
@@ -483,9 +483,10 @@ class Registry:
             )
             order_col = Tag.version_id
             for key, value in tag_items[1:]:
+                other = aliased(Tag)
                 stmt = stmt.where(
                     exists().where(
-                        Tag.version_id == ModelVersion.id, Tag.key == key, Tag.value == value
+                        other.version_id == ModelVersion.id, other.key == key, other.value == value
                     )
                 )
         if alias is not None:
@@ -506,7 +507,7 @@ class Registry:
         filtered = bool(tag_items or alias is not None or query)
         if latest_only and not filtered:
             stmt = stmt.where(Model.latest_version_id == ModelVersion.id)
-            stmt = stmt.order_by(Model.updated_at.desc(), Model.id.desc())
+            stmt = stmt.order_by(ModelVersion.id.desc())
         elif latest_only:
             ranked = stmt.add_columns(
                 func.row_number()
@@ -563,14 +564,14 @@ class Registry:
                         select(ModelVersion.model_id, func.count())
                         .where(ModelVersion.model_id.in_(chunk))
                         .group_by(ModelVersion.model_id)
-                    ).tuples().all()
+                    ).all()
                 )
             updated = {
                 mid: ts
                 for chunk in _chunks(ids)
                 for mid, ts in session.execute(
                     select(Model.id, Model.updated_at).where(Model.id.in_(chunk))
-                ).tuples()
+                ).all()
             }
         return [
             ModelSummary(
@@ -618,7 +619,7 @@ class Registry:
             current = dict(
                 session.execute(
                     select(Tag.key, Tag.value).where(Tag.version_id == target.id)
-                ).tuples().all()
+                ).all()
             )
             for key, value in checked.items():
                 if key in current:
@@ -766,7 +767,7 @@ class Registry:
                     select(VersionFile.sha256, func.max(VersionFile.size)).group_by(
                         VersionFile.sha256
                     )
-                ).tuples().all()
+                ).all()
             )
         report = self.store.verify(expected.items(), progress=progress, cancel=cancel)
         bad = set(report.missing) | set(report.corrupt)

@@ -1,0 +1,143 @@
+"""The ``modelbay`` command line: every registry operation, scriptable.
+
+``modelbay`` alone opens the desktop app; ``modelbay COMMAND ...`` runs a
+command. Exit status: 0 success, 1 a failed operation (one ``error: ...`` line
+on stderr saying what to do), 2 a usage error, 130 interrupted.
+
+Heavy modules (SQLAlchemy, tqdm, Qt) are imported inside the command that
+needs them, so ``modelbay --help`` and ``--version`` start instantly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from app.cli import commands
+from app.errors import ModelbayError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modelbay",
+        description="Registry, builder and deployer for trained machine-learning models. "
+        "Run without a command to open the desktop app.",
+    )
+    parser.add_argument("--version", action="store_true", dest="show_version",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text)
+
+    def json_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    p = add("import", "register a model file or folder as a new version")
+    p.add_argument("path", help="the model file or folder")
+    p.add_argument("--name", help="model name (default: from the file or folder name); "
+                   "an existing name gets a new version")
+    p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
+                   help="tag the new version (repeatable)")
+    p.add_argument("--note", default="", help="a free-text note on the version")
+    json_flag(p)
+    p.set_defaults(run=commands.import_)
+
+    p = add("list", "list models (their newest version) or, with --all, every version")
+    p.add_argument("--query", help="text to find in names, descriptions, notes and tags")
+    p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
+                   help="only versions with this tag (repeatable: all must match)")
+    p.add_argument("--alias", help="only versions this alias points at")
+    p.add_argument("--all", action="store_true", dest="all_versions",
+                   help="every matching version, not only the newest of each model")
+    p.add_argument("--limit", type=_positive_int, help="at most this many rows")
+    json_flag(p)
+    p.set_defaults(run=commands.list_)
+
+    p = add("show", "show one version: NAME, NAME:VERSION or NAME@ALIAS")
+    p.add_argument("ref", metavar="REF")
+    json_flag(p)
+    p.set_defaults(run=commands.show)
+
+    p = add("tag", "set (or remove) tags on a version")
+    p.add_argument("ref", metavar="NAME:VERSION")
+    p.add_argument("tags", nargs="*", metavar="KEY=VALUE")
+    p.add_argument("--remove", action="append", default=[], metavar="KEY",
+                   help="remove this tag (repeatable)")
+    json_flag(p)
+    p.set_defaults(run=commands.tag)
+
+    p = add("alias", "point an alias (production, staging, ...) at a version, or move it")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("alias", metavar="ALIAS")
+    p.add_argument("version", metavar="VERSION", nargs="?", type=_positive_int)
+    p.add_argument("--delete", action="store_true", help="remove the alias")
+    json_flag(p)
+    p.set_defaults(run=commands.alias)
+
+    p = add("archive", "mark a version archived (kept, but not offered for use)")
+    p.add_argument("ref", metavar="NAME:VERSION")
+    json_flag(p)
+    p.set_defaults(run=commands.archive)
+
+    p = add("export", "write a version's files into a folder, byte-identical")
+    p.add_argument("ref", metavar="REF")
+    p.add_argument("directory", metavar="DIR")
+    json_flag(p)
+    p.set_defaults(run=commands.export)
+
+    p = add("history", "the event log of a model: who did what, when")
+    p.add_argument("name", metavar="NAME")
+    json_flag(p)
+    p.set_defaults(run=commands.history)
+
+    p = add("verify", "re-hash every stored file and report missing or corrupt ones")
+    json_flag(p)
+    p.set_defaults(run=commands.verify)
+
+    p = add("gui", "open the desktop app (the same as running modelbay alone)")
+    p.set_defaults(run=commands.gui)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.show_version:
+        from app import version
+
+        print(f"modelbay {version()}")
+        return EXIT_OK
+    if args.command is None:
+        return commands.gui(args)
+    try:
+        result: int = args.run(args)
+    except ModelbayError as exc:
+        _print_error(exc.message, exc.hint)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _print_error("interrupted", "nothing half-done was recorded; run the command again")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. `modelbay list | head`
+        return EXIT_OK
+    return result
+
+
+def _print_error(message: str, hint: str | None) -> None:
+    line = f"error: {message}" + (f"; {hint}" if hint else "")
+    print(" ".join(line.split()), file=sys.stderr)

@@ -1,0 +1,244 @@
+"""What each ``modelbay`` command does: parse its arguments, call the registry, print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.cli.output import human_size, human_time, print_table
+from app.cli.progress import terminal_progress
+from app.errors import InvalidInputError
+from app.registry.names import parse_ref, parse_tag
+
+if TYPE_CHECKING:
+    from app.registry import Registry, VersionInfo
+
+
+@contextmanager
+def _registry() -> Iterator[Registry]:
+    from app.registry import Registry
+
+    registry = Registry.open()
+    try:
+        yield registry
+    finally:
+        registry.close()
+
+
+def _emit_json(value: Any) -> None:
+    json.dump(value, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def _tags(items: Sequence[str]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for item in items:
+        key, value = parse_tag(item)
+        if key in tags and tags[key] != value:
+            raise InvalidInputError(f"tag {key!r} given twice with different values")
+        tags[key] = value
+    return tags
+
+
+def import_(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    tags = _tags(args.tag)
+    with _registry() as registry, terminal_progress(f"importing {path.name}", unit="B") as bar:
+        info = registry.import_path(path, name=args.name, tags=tags, note=args.note,
+                                    progress=bar)
+    if args.json:
+        _emit_json(info.to_json())
+    else:
+        print(f"registered {info.ref}  {human_size(info.size)}  sha256 {info.sha256[:12]}  "
+              f"({info.file_count} file{'s' if info.file_count != 1 else ''})")
+    return 0
+
+
+def list_(args: argparse.Namespace) -> int:
+    tags = _tags(args.tag)
+    with _registry() as registry:
+        infos = registry.list_versions(
+            query=args.query,
+            tags=tags,
+            alias=args.alias,
+            latest_only=not args.all_versions,
+            limit=args.limit,
+            with_files=args.json,
+        )
+    if args.json:
+        _emit_json([info.to_json() for info in infos])
+        return 0
+    if not infos:
+        print("no models match" if (args.query or tags or args.alias)
+              else "the registry is empty: add a model with `modelbay import PATH`")
+        return 0
+    print_table(
+        ["NAME", "VERSION", "FORMAT", "FRAMEWORK", "SIZE", "STATUS", "ALIASES", "CREATED"],
+        [
+            [i.name, str(i.version), i.format, i.framework, human_size(i.size), i.status,
+             ",".join(i.aliases), human_time(i.created_at)]
+            for i in infos
+        ],
+    )
+    return 0
+
+
+def show(args: argparse.Namespace) -> int:
+    with _registry() as registry:
+        info = registry.get(parse_ref(args.ref))
+    if args.json:
+        _emit_json(info.to_json())
+    else:
+        _print_version(info)
+    return 0
+
+
+def _print_version(info: VersionInfo) -> None:
+    rows = [
+        ("model", info.name),
+        ("version", str(info.version)),
+        ("status", info.status),
+        ("format", info.format),
+        ("framework", info.framework + (f" {info.framework_version}"
+                                        if info.framework_version else "")),
+        ("size", f"{human_size(info.size)} in {info.file_count} file(s)"),
+        ("sha256", info.sha256),
+        ("aliases", ", ".join(info.aliases) or "-"),
+        ("tags", ", ".join(f"{k}={v}" for k, v in info.tags.items()) or "-"),
+        ("created", f"{human_time(info.created_at)} by {info.created_by}"),
+        ("source", info.source_path or "-"),
+    ]
+    if info.note:
+        rows.append(("note", info.note))
+    if info.description:
+        rows.append(("description", info.description))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    print("files:")
+    for item in info.files:
+        print(f"  {item.sha256[:12]}  {human_size(item.size):>9}  {item.path}")
+
+
+def tag(args: argparse.Namespace) -> int:
+    ref = parse_ref(args.ref)
+    if ref.version is None:
+        raise InvalidInputError(f"{args.ref!r} does not name a version",
+                                hint="write NAME:VERSION, e.g. churn:3")
+    tags = _tags(args.tags)
+    if not tags and not args.remove:
+        raise InvalidInputError("no tag given", hint="write KEY=VALUE, or --remove KEY")
+    with _registry() as registry:
+        info = registry.get(ref)
+        if tags:
+            info = registry.set_tags(info.ref, tags)
+        if args.remove:
+            info = registry.remove_tags(info.ref, args.remove)
+    if args.json:
+        _emit_json(info.to_json())
+    else:
+        print(f"{info.ref} tags: " + (", ".join(f"{k}={v}" for k, v in info.tags.items()) or "-"))
+    return 0
+
+
+def alias(args: argparse.Namespace) -> int:
+    with _registry() as registry:
+        if args.delete:
+            if args.version is not None:
+                raise InvalidInputError("--delete takes no VERSION")
+            registry.remove_alias(args.name, args.alias)
+            if args.json:
+                _emit_json({"name": args.name, "alias": args.alias, "deleted": True})
+            else:
+                print(f"removed alias {args.name}@{args.alias}")
+            return 0
+        if args.version is None:
+            raise InvalidInputError("which version should the alias point at?",
+                                    hint=f"modelbay alias {args.name} {args.alias} VERSION")
+        info = registry.set_alias(args.name, args.alias, args.version)
+    if args.json:
+        _emit_json(info.to_json())
+    else:
+        print(f"{args.name}@{args.alias} -> version {info.version}")
+    return 0
+
+
+def archive(args: argparse.Namespace) -> int:
+    ref = parse_ref(args.ref)
+    if ref.version is None:
+        raise InvalidInputError(f"{args.ref!r} does not name a version",
+                                hint="write NAME:VERSION, e.g. churn:3")
+    with _registry() as registry:
+        info = registry.archive(str(ref))
+    if args.json:
+        _emit_json(info.to_json())
+    else:
+        print(f"archived {info.ref}")
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    with _registry() as registry:
+        info = registry.get(parse_ref(args.ref))
+        with terminal_progress(f"exporting {info.ref}", unit="B") as bar:
+            written = registry.export(info.ref, Path(args.directory), progress=bar)
+    if args.json:
+        _emit_json({"name": info.name, "version": info.version,
+                    "files": [str(p) for p in written]})
+    else:
+        for path in written:
+            print(path)
+    return 0
+
+
+def history(args: argparse.Namespace) -> int:
+    with _registry() as registry:
+        events = registry.history(args.name)
+    if args.json:
+        _emit_json([e.to_json() for e in events])
+        return 0
+    print_table(
+        ["WHEN", "WHO", "WHAT", "VERSION", "DETAILS"],
+        [
+            [human_time(e.at), e.actor, e.action, "" if e.version is None else str(e.version),
+             " ".join(f"{k}={v}" for k, v in e.details.items() if v is not None)]
+            for e in events
+        ],
+    )
+    return 0
+
+
+def verify(args: argparse.Namespace) -> int:
+    with _registry() as registry, terminal_progress("verifying", unit="B") as bar:
+        report = registry.verify(progress=bar)
+    if args.json:
+        _emit_json({
+            "ok": report.ok,
+            "checked": report.store.checked,
+            "missing": report.store.missing,
+            "corrupt": report.store.corrupt,
+            "damaged_versions": report.damaged,
+        })
+    elif report.ok:
+        print(f"ok: {report.store.checked} stored file(s) match their hashes")
+    else:
+        print(f"{len(report.store.missing)} missing, {len(report.store.corrupt)} corrupt "
+              f"of {report.store.checked + len(report.store.missing)} stored files")
+        for ref, paths in report.damaged.items():
+            print(f"  {ref}: {', '.join(paths)}")
+    if not report.ok:
+        print("error: the artifact store is damaged; re-import the versions listed above "
+              "from their source files", file=sys.stderr)
+        return 1
+    return 0
+
+
+def gui(args: argparse.Namespace) -> int:
+    from app.ui import run
+
+    return run()

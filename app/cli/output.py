@@ -1,0 +1,32 @@
+"""Plain-text output for the terminal: aligned tables, sizes and times people read easily."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+_UNITS = ("B", "KB", "MB", "GB", "TB")
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in _UNITS:
+        if value < 1000 or unit == _UNITS[-1]:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def human_time(moment: dt.datetime) -> str:
+    """Local time to the minute; what a person compares against their clock."""
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

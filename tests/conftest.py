@@ -1,0 +1,94 @@
+"""Fixtures shared by every test: an isolated data home, a registry, real services.
+
+Integration tests need real things (a PostgreSQL server, an X display, and
+later Docker and an SSH host). On a laptop without them such a test skips;
+under CI (``CI=true``) a missing service fails the test instead, so a green CI
+run never hides a skipped integration test.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.config import Config
+from app.registry import Registry
+from tests.services import PostgresServer, postgres_server
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require(available: bool, what: str) -> None:
+    """Skip (laptop) or fail (CI) when a real service the test needs is not there."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is not available, and under CI integration tests may not skip")
+    pytest.skip(f"{what} is not available")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may touch the user's real data home or database."""
+    monkeypatch.setenv("MODELBAY_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MODELBAY_DATABASE_URL", raising=False)
+    monkeypatch.setenv("MODELBAY_USER", "tester")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer | None]:
+    """A real PostgreSQL server for the whole run, or None where it cannot be started."""
+    try:
+        with postgres_server() as server:
+            yield server
+    except (FileNotFoundError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        print(f"PostgreSQL unavailable: {exc} {detail.decode(errors='replace')}")
+        yield None
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresServer | None) -> str:
+    """The URL of a new, empty PostgreSQL database."""
+    require(postgres is not None, "a PostgreSQL server (apt-get install postgresql)")
+    assert postgres is not None
+    return postgres.url(postgres.create_database())
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return Config.at(tmp_path / "home")
+
+
+@pytest.fixture
+def registry(config: Config) -> Iterator[Registry]:
+    reg = Registry.open(config)
+    try:
+        yield reg
+    finally:
+        reg.close()
+
+
+@pytest.fixture
+def model_file(tmp_path: Path) -> Path:
+    """A small file standing in for a model (this issue stores bytes; formats come later)."""
+    path = tmp_path / "src" / "churn_model.bin"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(os.urandom(200_000))
+    return path
+
+
+@pytest.fixture
+def model_folder(tmp_path: Path) -> Path:
+    """A model folder with nested files, like an MLflow or SavedModel directory."""
+    root = tmp_path / "src" / "fraud_detector"
+    (root / "variables").mkdir(parents=True)
+    (root / "MLmodel").write_text("flavors: {}\n")
+    (root / "saved_model.pb").write_bytes(os.urandom(50_000))
+    (root / "variables" / "variables.data-00000-of-00001").write_bytes(os.urandom(120_000))
+    (root / "variables" / "variables.index").write_bytes(b"index")
+    return root

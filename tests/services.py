@@ -1,0 +1,90 @@
+"""Real services for integration tests, started and stopped by the tests themselves.
+
+PostgreSQL: a throwaway cluster in a temp folder, listening only on a Unix
+socket in that folder, owned by the ``postgres`` system user when the tests run
+as root (PostgreSQL refuses to run as root). Nothing touches a system cluster.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    socket_dir: Path
+    port: int
+    user: str
+
+    def url(self, database: str) -> str:
+        return (
+            f"postgresql+psycopg://{self.user}@/{database}"
+            f"?host={self.socket_dir}&port={self.port}"
+        )
+
+    def create_database(self) -> str:
+        import psycopg
+
+        name = f"modelbay_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(
+            host=str(self.socket_dir), port=self.port, user=self.user, dbname="postgres",
+            autocommit=True,
+        ) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        return name
+
+
+def postgres_bindir() -> Path | None:
+    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if (Path(candidate) / "initdb").exists():
+            return Path(candidate)
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
+
+
+@contextmanager
+def postgres_server() -> Iterator[PostgresServer]:
+    bindir = postgres_bindir()
+    if bindir is None:
+        raise FileNotFoundError("initdb not found (apt-get install postgresql)")
+    base = Path(tempfile.mkdtemp(prefix="modelbay-pg-"))
+    base.chmod(0o755)
+    data, sockets = base / "data", base / "sock"
+    sockets.mkdir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+        shutil.chown(sockets, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = 55432
+    user = "modelbay"
+    log = base / "server.log"
+    try:
+        subprocess.run(
+            [*as_user, str(bindir / "initdb"), "-D", str(data), "-U", user, "--auth=trust",
+             "-E", "UTF8", "--locale=C.UTF-8"],
+            check=True, capture_output=True,
+        )
+        subprocess.run(
+            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
+             "-o", f"-k {sockets} -c listen_addresses='' -p {port} -c fsync=off", "start"],
+            check=True, capture_output=True,
+        )
+        yield PostgresServer(sockets, port, user)
+    finally:
+        if data.exists():
+            subprocess.run(
+                [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w",
+                 "stop"],
+                check=False, capture_output=True,
+            )
+        shutil.rmtree(base, ignore_errors=True)
