@@ -45,7 +45,7 @@ class RegistryError(ModelbayError):
     """The registry database cannot be opened, upgraded or written."""
 
 
-class Cancelled(ModelbayError):  # noqa: N818 - it is an outcome, not a failure
+class Cancelled(ModelbayError):
     """The user cancelled a long operation; whatever it had started was undone."""
 
     def __init__(self, message: str = "cancelled", *, hint: str | None = None) -> None:

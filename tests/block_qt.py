@@ -18,9 +18,10 @@ class _BlockQt(importlib.abc.MetaPathFinder):
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> None:
-        if fullname.split(".")[0] in BLOCKED:
-            raise ImportError(f"{fullname} is blocked: this test run proves the code works without Qt")
-        return None
+        if fullname.split(".", maxsplit=1)[0] in BLOCKED:
+            raise ImportError(
+                f"{fullname} is blocked: this test run proves the code works without Qt"
+            )
 
 
 for name in list(sys.modules):

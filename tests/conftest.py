@@ -21,6 +21,9 @@ from tests.services import PostgresServer, postgres_server
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
+# Widget tests run without a display; the screenshot tests start their own Xvfb.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 
 def require(available: bool, what: str) -> None:
     """Skip (laptop) or fail (CI) when a real service the test needs is not there."""

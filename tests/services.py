@@ -27,8 +27,7 @@ class PostgresServer:
 
     def url(self, database: str) -> str:
         return (
-            f"postgresql+psycopg://{self.user}@/{database}"
-            f"?host={self.socket_dir}&port={self.port}"
+            f"postgresql+psycopg://{self.user}@/{database}?host={self.socket_dir}&port={self.port}"
         )
 
     def create_database(self) -> str:
@@ -36,7 +35,10 @@ class PostgresServer:
 
         name = f"modelbay_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(
-            host=str(self.socket_dir), port=self.port, user=self.user, dbname="postgres",
+            host=str(self.socket_dir),
+            port=self.port,
+            user=self.user,
+            dbname="postgres",
             autocommit=True,
         ) as connection:
             connection.execute(f'CREATE DATABASE "{name}"')
@@ -70,21 +72,104 @@ def postgres_server() -> Iterator[PostgresServer]:
     log = base / "server.log"
     try:
         subprocess.run(
-            [*as_user, str(bindir / "initdb"), "-D", str(data), "-U", user, "--auth=trust",
-             "-E", "UTF8", "--locale=C.UTF-8"],
-            check=True, capture_output=True,
+            [
+                *as_user,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                user,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ],
+            check=True,
+            capture_output=True,
         )
         subprocess.run(
-            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
-             "-o", f"-k {sockets} -c listen_addresses='' -p {port} -c fsync=off", "start"],
-            check=True, capture_output=True,
+            [
+                *as_user,
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-k {sockets} -c listen_addresses='' -p {port} -c fsync=off",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
         )
         yield PostgresServer(sockets, port, user)
     finally:
         if data.exists():
             subprocess.run(
-                [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w",
-                 "stop"],
-                check=False, capture_output=True,
+                [
+                    *as_user,
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "stop",
+                ],
+                check=False,
+                capture_output=True,
             )
         shutil.rmtree(base, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class XDisplay:
+    name: str  # e.g. ":97"
+
+
+@contextmanager
+def xvfb_display(width: int = 1280, height: int = 800) -> Iterator[XDisplay]:
+    """A real X server (Xvfb) on a free display number, stopped afterwards."""
+    import time
+
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        raise FileNotFoundError("Xvfb not found (apt-get install xvfb)")
+    for number in range(90, 130):
+        if (
+            not Path(f"/tmp/.X11-unix/X{number}").exists()
+            and not Path(f"/tmp/.X{number}-lock").exists()
+        ):
+            break
+    else:  # pragma: no cover
+        raise FileNotFoundError("no free X display number between :90 and :129")
+    process = subprocess.Popen(
+        [
+            xvfb,
+            f":{number}",
+            "-screen",
+            "0",
+            f"{width}x{height}x24",
+            "-nolisten",
+            "tcp",
+            "-noreset",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not Path(f"/tmp/.X11-unix/X{number}").exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise FileNotFoundError(f"Xvfb :{number} did not start")
+            time.sleep(0.05)
+        yield XDisplay(f":{number}")
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            process.kill()

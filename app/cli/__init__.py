@@ -29,8 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Registry, builder and deployer for trained machine-learning models. "
         "Run without a command to open the desktop app.",
     )
-    parser.add_argument("--version", action="store_true", dest="show_version",
-                        help="print the version and exit")
+    parser.add_argument(
+        "--version", action="store_true", dest="show_version", help="print the version and exit"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -41,21 +42,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("import", "register a model file or folder as a new version")
     p.add_argument("path", help="the model file or folder")
-    p.add_argument("--name", help="model name (default: from the file or folder name); "
-                   "an existing name gets a new version")
-    p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
-                   help="tag the new version (repeatable)")
+    p.add_argument(
+        "--name",
+        help="model name (default: from the file or folder name); "
+        "an existing name gets a new version",
+    )
+    p.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="tag the new version (repeatable)",
+    )
     p.add_argument("--note", default="", help="a free-text note on the version")
     json_flag(p)
     p.set_defaults(run=commands.import_)
 
     p = add("list", "list models (their newest version) or, with --all, every version")
     p.add_argument("--query", help="text to find in names, descriptions, notes and tags")
-    p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
-                   help="only versions with this tag (repeatable: all must match)")
+    p.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="only versions with this tag (repeatable: all must match)",
+    )
     p.add_argument("--alias", help="only versions this alias points at")
-    p.add_argument("--all", action="store_true", dest="all_versions",
-                   help="every matching version, not only the newest of each model")
+    p.add_argument(
+        "--all",
+        action="store_true",
+        dest="all_versions",
+        help="every matching version, not only the newest of each model",
+    )
     p.add_argument("--limit", type=_positive_int, help="at most this many rows")
     json_flag(p)
     p.set_defaults(run=commands.list_)
@@ -68,8 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("tag", "set (or remove) tags on a version")
     p.add_argument("ref", metavar="NAME:VERSION")
     p.add_argument("tags", nargs="*", metavar="KEY=VALUE")
-    p.add_argument("--remove", action="append", default=[], metavar="KEY",
-                   help="remove this tag (repeatable)")
+    p.add_argument(
+        "--remove", action="append", default=[], metavar="KEY", help="remove this tag (repeatable)"
+    )
     json_flag(p)
     p.set_defaults(run=commands.tag)
 

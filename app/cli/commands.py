@@ -49,13 +49,14 @@ def import_(args: argparse.Namespace) -> int:
     path = Path(args.path)
     tags = _tags(args.tag)
     with _registry() as registry, terminal_progress(f"importing {path.name}", unit="B") as bar:
-        info = registry.import_path(path, name=args.name, tags=tags, note=args.note,
-                                    progress=bar)
+        info = registry.import_path(path, name=args.name, tags=tags, note=args.note, progress=bar)
     if args.json:
         _emit_json(info.to_json())
     else:
-        print(f"registered {info.ref}  {human_size(info.size)}  sha256 {info.sha256[:12]}  "
-              f"({info.file_count} file{'s' if info.file_count != 1 else ''})")
+        print(
+            f"registered {info.ref}  {human_size(info.size)}  sha256 {info.sha256[:12]}  "
+            f"({info.file_count} file{'s' if info.file_count != 1 else ''})"
+        )
     return 0
 
 
@@ -74,14 +75,25 @@ def list_(args: argparse.Namespace) -> int:
         _emit_json([info.to_json() for info in infos])
         return 0
     if not infos:
-        print("no models match" if (args.query or tags or args.alias)
-              else "the registry is empty: add a model with `modelbay import PATH`")
+        print(
+            "no models match"
+            if (args.query or tags or args.alias)
+            else "the registry is empty: add a model with `modelbay import PATH`"
+        )
         return 0
     print_table(
         ["NAME", "VERSION", "FORMAT", "FRAMEWORK", "SIZE", "STATUS", "ALIASES", "CREATED"],
         [
-            [i.name, str(i.version), i.format, i.framework, human_size(i.size), i.status,
-             ",".join(i.aliases), human_time(i.created_at)]
+            [
+                i.name,
+                str(i.version),
+                i.format,
+                i.framework,
+                human_size(i.size),
+                i.status,
+                ",".join(i.aliases),
+                human_time(i.created_at),
+            ]
             for i in infos
         ],
     )
@@ -104,8 +116,10 @@ def _print_version(info: VersionInfo) -> None:
         ("version", str(info.version)),
         ("status", info.status),
         ("format", info.format),
-        ("framework", info.framework + (f" {info.framework_version}"
-                                        if info.framework_version else "")),
+        (
+            "framework",
+            info.framework + (f" {info.framework_version}" if info.framework_version else ""),
+        ),
         ("size", f"{human_size(info.size)} in {info.file_count} file(s)"),
         ("sha256", info.sha256),
         ("aliases", ", ".join(info.aliases) or "-"),
@@ -128,8 +142,9 @@ def _print_version(info: VersionInfo) -> None:
 def tag(args: argparse.Namespace) -> int:
     ref = parse_ref(args.ref)
     if ref.version is None:
-        raise InvalidInputError(f"{args.ref!r} does not name a version",
-                                hint="write NAME:VERSION, e.g. churn:3")
+        raise InvalidInputError(
+            f"{args.ref!r} does not name a version", hint="write NAME:VERSION, e.g. churn:3"
+        )
     tags = _tags(args.tags)
     if not tags and not args.remove:
         raise InvalidInputError("no tag given", hint="write KEY=VALUE, or --remove KEY")
@@ -158,8 +173,10 @@ def alias(args: argparse.Namespace) -> int:
                 print(f"removed alias {args.name}@{args.alias}")
             return 0
         if args.version is None:
-            raise InvalidInputError("which version should the alias point at?",
-                                    hint=f"modelbay alias {args.name} {args.alias} VERSION")
+            raise InvalidInputError(
+                "which version should the alias point at?",
+                hint=f"modelbay alias {args.name} {args.alias} VERSION",
+            )
         info = registry.set_alias(args.name, args.alias, args.version)
     if args.json:
         _emit_json(info.to_json())
@@ -171,8 +188,9 @@ def alias(args: argparse.Namespace) -> int:
 def archive(args: argparse.Namespace) -> int:
     ref = parse_ref(args.ref)
     if ref.version is None:
-        raise InvalidInputError(f"{args.ref!r} does not name a version",
-                                hint="write NAME:VERSION, e.g. churn:3")
+        raise InvalidInputError(
+            f"{args.ref!r} does not name a version", hint="write NAME:VERSION, e.g. churn:3"
+        )
     with _registry() as registry:
         info = registry.archive(str(ref))
     if args.json:
@@ -188,8 +206,7 @@ def export(args: argparse.Namespace) -> int:
         with terminal_progress(f"exporting {info.ref}", unit="B") as bar:
             written = registry.export(info.ref, Path(args.directory), progress=bar)
     if args.json:
-        _emit_json({"name": info.name, "version": info.version,
-                    "files": [str(p) for p in written]})
+        _emit_json({"name": info.name, "version": info.version, "files": [str(p) for p in written]})
     else:
         for path in written:
             print(path)
@@ -205,8 +222,13 @@ def history(args: argparse.Namespace) -> int:
     print_table(
         ["WHEN", "WHO", "WHAT", "VERSION", "DETAILS"],
         [
-            [human_time(e.at), e.actor, e.action, "" if e.version is None else str(e.version),
-             " ".join(f"{k}={v}" for k, v in e.details.items() if v is not None)]
+            [
+                human_time(e.at),
+                e.actor,
+                e.action,
+                "" if e.version is None else str(e.version),
+                " ".join(f"{k}={v}" for k, v in e.details.items() if v is not None),
+            ]
             for e in events
         ],
     )
@@ -217,23 +239,30 @@ def verify(args: argparse.Namespace) -> int:
     with _registry() as registry, terminal_progress("verifying", unit="B") as bar:
         report = registry.verify(progress=bar)
     if args.json:
-        _emit_json({
-            "ok": report.ok,
-            "checked": report.store.checked,
-            "missing": report.store.missing,
-            "corrupt": report.store.corrupt,
-            "damaged_versions": report.damaged,
-        })
+        _emit_json(
+            {
+                "ok": report.ok,
+                "checked": report.store.checked,
+                "missing": report.store.missing,
+                "corrupt": report.store.corrupt,
+                "damaged_versions": report.damaged,
+            }
+        )
     elif report.ok:
         print(f"ok: {report.store.checked} stored file(s) match their hashes")
     else:
-        print(f"{len(report.store.missing)} missing, {len(report.store.corrupt)} corrupt "
-              f"of {report.store.checked + len(report.store.missing)} stored files")
+        print(
+            f"{len(report.store.missing)} missing, {len(report.store.corrupt)} corrupt "
+            f"of {report.store.checked + len(report.store.missing)} stored files"
+        )
         for ref, paths in report.damaged.items():
             print(f"  {ref}: {', '.join(paths)}")
     if not report.ok:
-        print("error: the artifact store is damaged; re-import the versions listed above "
-              "from their source files", file=sys.stderr)
+        print(
+            "error: the artifact store is damaged; re-import the versions listed above "
+            "from their source files",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

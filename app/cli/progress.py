@@ -21,8 +21,15 @@ def terminal_progress(description: str, *, unit: str = "it") -> Iterator[Progres
         return
     from tqdm import tqdm
 
-    bar = tqdm(desc=description, unit=unit, unit_scale=unit == "B", unit_divisor=1024,
-               leave=False, file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(
+        desc=description,
+        unit=unit,
+        unit_scale=unit == "B",
+        unit_divisor=1024,
+        leave=False,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
 
     def update(done: int, total: int | None, message: str) -> None:
         if total is not None and bar.total != total:

@@ -41,7 +41,7 @@ def create_registry_engine(url: str) -> Engine:
             f"the database driver for {url.split(':', 1)[0]} is not installed ({exc.name})",
             hint="for PostgreSQL install the extra: pip install 'modelbay[postgres]'",
         ) from exc
-    except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several types for a bad URL
+    except Exception as exc:
         raise RegistryError(
             f"MODELBAY_DATABASE_URL is not a usable database URL: {exc}",
             hint="use e.g. sqlite:////path/registry.db or postgresql+psycopg://user@host/db",

@@ -8,7 +8,7 @@ migrated database agree.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -65,7 +65,7 @@ def utcnow() -> dt.datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: UTCDateTime, dict[str, Any]: JSON}
 
 
 class Model(Base):
@@ -90,9 +90,7 @@ class ModelVersion(Base):
     __tablename__ = "model_versions"
     __table_args__ = (
         UniqueConstraint("model_id", "version"),
-        CheckConstraint(
-            "status IN ('ready', 'quarantined', 'archived')", name="status_known"
-        ),
+        CheckConstraint("status IN ('ready', 'quarantined', 'archived')", name="status_known"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

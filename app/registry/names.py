@@ -55,8 +55,10 @@ def check_name(value: str, *, what: str = "model name") -> str:
 def derive_name(path: Path) -> str:
     """A model name from a file or folder name: ``churn_v2.joblib`` -> ``churn_v2``."""
     base = path.name if path.is_dir() else path.stem
-    cleaned = "".join("-" if c in _FORBIDDEN or unicodedata.category(c).startswith("C") else c
-                      for c in unicodedata.normalize("NFC", base)).strip()
+    cleaned = "".join(
+        "-" if c in _FORBIDDEN or unicodedata.category(c).startswith("C") else c
+        for c in unicodedata.normalize("NFC", base)
+    ).strip()
     if not cleaned or cleaned.startswith("."):
         cleaned = cleaned.lstrip(".") or "model"
     return check_name(cleaned[:MAX_NAME].strip())

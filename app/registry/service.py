@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import (
     Engine,
     Select,
+    delete,
     exists,
     func,
     insert,
@@ -313,9 +314,15 @@ class Registry:
                 session.execute(
                     insert(Event),
                     [
-                        {"at": now, "actor": actor, "action": "model.created",
-                         "model_id": row.id, "model_name": row.name, "version": None,
-                         "details": {}}
+                        {
+                            "at": now,
+                            "actor": actor,
+                            "action": "model.created",
+                            "model_id": row.id,
+                            "model_name": row.name,
+                            "version": None,
+                            "details": {},
+                        }
                         for row in created
                     ],
                 )
@@ -372,22 +379,33 @@ class Registry:
             if tag_rows:
                 session.execute(insert(Tag), tag_rows)
             latest: dict[int, int] = {}
-            for vid, row in zip(ids, rows, strict=True):
-                latest[row["model_id"]] = vid
+            for vid, values in zip(ids, rows, strict=True):
+                latest[values["model_id"]] = vid
             session.execute(
                 update(Model),
-                [{"id": mid, "latest_version_id": vid, "updated_at": now}
-                 for mid, vid in latest.items()],
+                [
+                    {"id": mid, "latest_version_id": vid, "updated_at": now}
+                    for mid, vid in latest.items()
+                ],
             )
             session.execute(
                 insert(Event),
                 [
-                    {"at": now, "actor": actor, "action": "version.registered",
-                     "model_id": row["model_id"], "model_name": spec.name,
-                     "version": row["version"],
-                     "details": {"sha256": spec.sha256, "size": row["size"],
-                                 "source_path": spec.source_path, "status": spec.status,
-                                 **({"tags": dict(spec.tags)} if spec.tags else {})}}
+                    {
+                        "at": now,
+                        "actor": actor,
+                        "action": "version.registered",
+                        "model_id": row["model_id"],
+                        "model_name": spec.name,
+                        "version": row["version"],
+                        "details": {
+                            "sha256": spec.sha256,
+                            "size": row["size"],
+                            "source_path": spec.source_path,
+                            "status": spec.status,
+                            **({"tags": dict(spec.tags)} if spec.tags else {}),
+                        },
+                    }
                     for row, spec in zip(rows, specs, strict=True)
                 ],
             )
@@ -423,7 +441,7 @@ class Registry:
 
     # ------------------------------------------------------------------ reading
     def get(self, ref: str | VersionRef) -> VersionInfo:
-        """The version ``ref`` names (``NAME``, ``NAME:VERSION`` or ``NAME@ALIAS``), with its files."""
+        """The version ``ref`` names (``NAME``, ``NAME:VERSION``, ``NAME@ALIAS``), with files."""
         parsed = parse_ref(ref) if isinstance(ref, str) else ref
         with self._reading() as session:
             model_id = self._model_id(session, parsed.name)
@@ -600,8 +618,13 @@ class Registry:
                 stmt = stmt.limit(limit)
             return [
                 EventInfo(
-                    id=e.id, at=e.at, actor=e.actor, action=e.action,
-                    model_name=e.model_name, version=e.version, details=e.details or {},
+                    id=e.id,
+                    at=e.at,
+                    actor=e.actor,
+                    action=e.action,
+                    model_name=e.model_name,
+                    version=e.version,
+                    details=e.details or {},
                 )
                 for e in session.scalars(stmt)
             ]
@@ -617,9 +640,7 @@ class Registry:
         target = self.get(ref)
         with self._writing() as session:
             current = dict(
-                session.execute(
-                    select(Tag.key, Tag.value).where(Tag.version_id == target.id)
-                ).all()
+                session.execute(select(Tag.key, Tag.value).where(Tag.version_id == target.id)).all()
             )
             for key, value in checked.items():
                 if key in current:
@@ -631,20 +652,23 @@ class Registry:
                 else:
                     session.add(Tag(version_id=target.id, key=key, value=value))
                 self._log(
-                    session, actor, "tag.set", target,
+                    session,
+                    actor,
+                    "tag.set",
+                    target,
                     {"key": key, "value": value, "previous": current.get(key)},
                 )
             self._touch(session, target.model_id)
         return self.get(target.ref)
 
-    def remove_tags(self, ref: str, keys: Iterable[str], *, actor: str | None = None) -> VersionInfo:
+    def remove_tags(
+        self, ref: str, keys: Iterable[str], *, actor: str | None = None
+    ) -> VersionInfo:
         actor = actor or current_user()
         target = self.get(ref)
         with self._writing() as session:
             for key in keys:
-                tag = session.scalar(
-                    select(Tag).where(Tag.version_id == target.id, Tag.key == key)
-                )
+                tag = session.scalar(select(Tag).where(Tag.version_id == target.id, Tag.key == key))
                 if tag is None:
                     raise NotFoundError(f"{target.ref} has no tag {key!r}")
                 session.delete(tag)
@@ -671,8 +695,12 @@ class Registry:
             previous: int | None = None
             if row is None:
                 session.add(
-                    Alias(model_id=target.model_id, name=alias, version_id=target.id,
-                          updated_at=utcnow())
+                    Alias(
+                        model_id=target.model_id,
+                        name=alias,
+                        version_id=target.id,
+                        updated_at=utcnow(),
+                    )
                 )
             else:
                 previous = session.scalar(
@@ -681,7 +709,10 @@ class Registry:
                 row.version_id = target.id
                 row.updated_at = utcnow()
             self._log(
-                session, actor, "alias.set", target,
+                session,
+                actor,
+                "alias.set",
+                target,
                 {"alias": alias, "from_version": previous, "to_version": target.version},
             )
             self._touch(session, target.model_id)
@@ -692,12 +723,15 @@ class Registry:
         target = self.get(VersionRef(check_name(name), alias=check_name(alias, what="alias")))
         with self._writing() as session:
             session.execute(
-                Alias.__table__.delete().where(
-                    Alias.model_id == target.model_id, Alias.name == alias
-                )
+                delete(Alias).where(Alias.model_id == target.model_id, Alias.name == alias)
             )
-            self._log(session, actor, "alias.removed", target,
-                      {"alias": alias, "from_version": target.version})
+            self._log(
+                session,
+                actor,
+                "alias.removed",
+                target,
+                {"alias": alias, "from_version": target.version},
+            )
             self._touch(session, target.model_id)
 
     def archive(self, ref: str, *, actor: str | None = None) -> VersionInfo:
@@ -718,8 +752,9 @@ class Registry:
             session.execute(
                 update(ModelVersion).where(ModelVersion.id == target.id).values(status="archived")
             )
-            self._log(session, actor, "version.archived", target,
-                      {"previous_status": target.status})
+            self._log(
+                session, actor, "version.archived", target, {"previous_status": target.status}
+            )
             self._touch(session, target.model_id)
         return self.get(target.ref)
 
@@ -730,8 +765,16 @@ class Registry:
             session.execute(
                 update(Model).where(Model.id == model_id).values(description=description)
             )
-            session.add(Event(at=utcnow(), actor=actor, action="model.described",
-                              model_id=model_id, model_name=name, details={}))
+            session.add(
+                Event(
+                    at=utcnow(),
+                    actor=actor,
+                    action="model.described",
+                    model_id=model_id,
+                    model_name=name,
+                    details={},
+                )
+            )
             self._touch(session, model_id)
 
     # ------------------------------------------------------------------ files
@@ -813,12 +856,23 @@ class Registry:
         )
 
     def _log(
-        self, session: Session, actor: str, action: str, target: VersionInfo,
+        self,
+        session: Session,
+        actor: str,
+        action: str,
+        target: VersionInfo,
         details: dict[str, Any],
     ) -> None:
         session.add(
-            Event(at=utcnow(), actor=actor, action=action, model_id=target.model_id,
-                  model_name=target.name, version=target.version, details=details)
+            Event(
+                at=utcnow(),
+                actor=actor,
+                action=action,
+                model_id=target.model_id,
+                model_name=target.name,
+                version=target.version,
+                details=details,
+            )
         )
 
     def _touch(self, session: Session, model_id: int) -> None:
@@ -869,12 +923,16 @@ def _assemble(session: Session, rows: Sequence[Any], *, with_files: bool) -> lis
         ):
             tags[vid][key] = value
         for vid, name in session.execute(
-            select(Alias.version_id, Alias.name).where(Alias.version_id.in_(chunk)).order_by(Alias.name)
+            select(Alias.version_id, Alias.name)
+            .where(Alias.version_id.in_(chunk))
+            .order_by(Alias.name)
         ):
             aliases[vid].append(name)
         if with_files:
             for vid, path, sha, size in session.execute(
-                select(VersionFile.version_id, VersionFile.path, VersionFile.sha256, VersionFile.size)
+                select(
+                    VersionFile.version_id, VersionFile.path, VersionFile.sha256, VersionFile.size
+                )
                 .where(VersionFile.version_id.in_(chunk))
                 .order_by(VersionFile.path)
             ):

@@ -77,7 +77,10 @@ class VerifyReport:
 
 
 def manifest_sha256(files: Iterable[StoredFile]) -> str:
-    """The content hash of a folder: SHA-256 over ``"<sha256>  <size>  <path>\\n"`` lines sorted by path."""
+    """The content hash of a folder.
+
+    SHA-256 over one line ``"<sha256>  <size>  <path>\\n"`` per file, sorted by path.
+    """
     digest = hashlib.sha256()
     for item in sorted(files, key=lambda f: f.path):
         digest.update(f"{item.sha256}  {item.size}  {item.path}\n".encode())
@@ -157,12 +160,11 @@ class ArtifactStore:
             done = 0
             stored: list[StoredFile] = []
             for relative, path, size in members:
-                base = done
-
-                def sub_progress(d: int, _t: int | None, _m: str, base: int = base) -> None:
-                    progress(base + d, total, f"copying {relative}")
-
-                sha, written = self.put_file(path, progress=sub_progress, cancel=cancel)
+                sha, written = self.put_file(
+                    path,
+                    progress=_offset(progress, done, total, f"copying {relative}"),
+                    cancel=cancel,
+                )
                 stored.append(StoredFile(relative, sha, written))
                 done += size
             files = tuple(sorted(stored, key=lambda f: f.path))
@@ -199,7 +201,9 @@ class ArtifactStore:
         with reader:
             total = os.fstat(reader.fileno()).st_size
             with self._temp_file() as (temp_path, writer):
-                sha, size = _copy_hashing(reader, writer, total, source, progress, cancel)
+                sha, size = _copy_hashing(
+                    reader, writer, total=total, source=source, progress=progress, cancel=cancel
+                )
                 writer.flush()
                 os.fsync(writer.fileno())
                 self._commit(temp_path, sha)
@@ -283,15 +287,15 @@ class ArtifactStore:
                 )
             target.parent.mkdir(parents=True, exist_ok=True)
             temp = target.with_name(f".{target.name}.modelbay-partial")
-            base = done
-
-            def sub_progress(d: int, _t: int | None, _m: str, base: int = base) -> None:
-                progress(base + d, total, f"exporting {item.path}")
-
             try:
                 with self.open(item.sha256) as reader, temp.open("wb") as writer:
                     sha, _ = _copy_hashing(
-                        reader, writer, item.size, Path(item.path), sub_progress, cancel
+                        reader,
+                        writer,
+                        total=item.size,
+                        source=Path(item.path),
+                        progress=_offset(progress, done, total, f"exporting {item.path}"),
+                        cancel=cancel,
                     )
                 if sha != item.sha256:
                     raise StoreError(
@@ -329,12 +333,9 @@ class ArtifactStore:
                 done += size
                 continue
             with reader:
-                base = done
-
-                def sub_progress(d: int, _t: int | None, _m: str, base: int = base) -> None:
-                    progress(base + d, total, "verifying the artifact store")
-
-                actual, actual_size = _hash_stream(reader, sub_progress, cancel)
+                actual, actual_size = _hash_stream(
+                    reader, _offset(progress, done, total, "verifying the artifact store"), cancel
+                )
             report.checked += 1
             if actual != sha or actual_size != size:
                 report.corrupt.append(sha)
@@ -369,9 +370,19 @@ class ArtifactStore:
 
 
 # ---------------------------------------------------------------------- copying
+def _offset(progress: ProgressCallback, base: int, overall: int, label: str) -> ProgressCallback:
+    """Report one file's progress as part of a larger job of ``overall`` bytes."""
+
+    def report(done: int, total: int | None, message: str) -> None:
+        progress(base + done, overall, label)
+
+    return report
+
+
 def _copy_hashing(
     reader: BinaryIO,
     writer: BinaryIO,
+    *,
     total: int,
     source: Path,
     progress: ProgressCallback,
@@ -393,7 +404,7 @@ def _copy_hashing(
             while (chunk := chunks.get()) is not None:
                 if not failure:
                     writer.write(chunk)
-        except BaseException as exc:  # handed to the reading thread below
+        except BaseException as exc:  # noqa: BLE001 - handed to the reading thread below
             failure.append(exc)
             while chunks.get() is not None:  # drain so the reader never blocks
                 pass
@@ -426,13 +437,13 @@ def _copy_hashing(
         chunks.put(None)
         thread.join()
     if failure:
-        exc = failure[0]
-        if isinstance(exc, OSError):
+        error = failure[0]
+        if isinstance(error, OSError):
             raise StoreError(
-                f"cannot write {source.name} into the artifact store: {exc.strerror or exc}",
+                f"cannot write {source.name} into the artifact store: {error.strerror or error}",
                 hint="check free disk space in the data home",
-            ) from exc
-        raise exc
+            ) from error
+        raise error
     progress(size, total, f"copied {source.name}")
     return digest.hexdigest(), size
 
@@ -507,5 +518,3 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-

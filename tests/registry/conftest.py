@@ -10,8 +10,10 @@ from app.config import Config
 
 
 @pytest.fixture(
-    params=["sqlite", pytest.param("postgresql", marks=[pytest.mark.integration,
-                                                        pytest.mark.postgres])]
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=[pytest.mark.integration, pytest.mark.postgres]),
+    ]
 )
 def config(request: pytest.FixtureRequest, tmp_path: Path) -> Config:
     if request.param == "sqlite":

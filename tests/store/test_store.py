@@ -132,7 +132,9 @@ def test_export_is_byte_identical_and_refuses_to_overwrite(
         store.export(got.files, out)
 
 
-def test_export_detects_a_corrupt_blob(store: ArtifactStore, model_file: Path, tmp_path: Path) -> None:
+def test_export_detects_a_corrupt_blob(
+    store: ArtifactStore, model_file: Path, tmp_path: Path
+) -> None:
     sha, size = store.put_file(model_file)
     blob = store.blob_path(sha)
     blob.chmod(0o644)
@@ -149,7 +151,7 @@ def test_verify_reports_missing_and_corrupt(store: ArtifactStore, tmp_path: Path
         p = tmp_path / f"f{i}"
         p.write_bytes(os.urandom(1000 + i))
         files.append(store.put_file(p))
-    (good, _), (gone, _), (bad, _) = files
+    _, (gone, _), (bad, _) = files
     store.blob_path(gone).unlink()
     store.blob_path(bad).chmod(0o644)
     store.blob_path(bad).write_bytes(b"rot")
@@ -173,7 +175,9 @@ def test_clean_temp_removes_leftovers_but_not_live_writes(
         started.set()
         release.wait(10)
 
-    worker = threading.Thread(target=store.put_file, args=(src,), kwargs={"progress": slow_progress})
+    worker = threading.Thread(
+        target=store.put_file, args=(src,), kwargs={"progress": slow_progress}
+    )
     worker.start()
     try:
         assert started.wait(10)

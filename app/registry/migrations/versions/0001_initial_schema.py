@@ -64,8 +64,10 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(200), nullable=False),
         _timestamp("created_at"),
         sa.ForeignKeyConstraint(
-            ["dataset_id"], ["datasets.id"],
-            name="fk_dataset_versions_dataset_id_datasets", ondelete="CASCADE",
+            ["dataset_id"],
+            ["datasets.id"],
+            name="fk_dataset_versions_dataset_id_datasets",
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_dataset_versions"),
         sa.UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_dataset_id_version"),
@@ -99,11 +101,14 @@ def upgrade() -> None:
             name="ck_model_versions_status_known",
         ),
         sa.ForeignKeyConstraint(
-            ["model_id"], ["models.id"],
-            name="fk_model_versions_model_id_models", ondelete="CASCADE",
+            ["model_id"],
+            ["models.id"],
+            name="fk_model_versions_model_id_models",
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["reference_dataset_version_id"], ["dataset_versions.id"],
+            ["reference_dataset_version_id"],
+            ["dataset_versions.id"],
             name="fk_model_versions_reference_dataset_version_id_dataset_versions",
             ondelete="SET NULL",
         ),
@@ -115,8 +120,11 @@ def upgrade() -> None:
     # models.latest_version_id -> model_versions: the two tables refer to each other.
     with op.batch_alter_table("models") as batch:
         batch.create_foreign_key(
-            "fk_models_latest_version_id_model_versions", "model_versions",
-            ["latest_version_id"], ["id"], ondelete="SET NULL",
+            "fk_models_latest_version_id_model_versions",
+            "model_versions",
+            ["latest_version_id"],
+            ["id"],
+            ondelete="SET NULL",
         )
 
     op.create_table(
@@ -127,8 +135,10 @@ def upgrade() -> None:
         sa.Column("sha256", sa.String(64), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["version_id"], ["model_versions.id"],
-            name="fk_version_files_version_id_model_versions", ondelete="CASCADE",
+            ["version_id"],
+            ["model_versions.id"],
+            name="fk_version_files_version_id_model_versions",
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_version_files"),
         sa.UniqueConstraint("version_id", "path", name="uq_version_files_version_id_path"),
@@ -142,8 +152,10 @@ def upgrade() -> None:
         sa.Column("key", sa.String(250), nullable=False),
         sa.Column("value", sa.String(1000), nullable=False),
         sa.ForeignKeyConstraint(
-            ["version_id"], ["model_versions.id"],
-            name="fk_tags_version_id_model_versions", ondelete="CASCADE",
+            ["version_id"],
+            ["model_versions.id"],
+            name="fk_tags_version_id_model_versions",
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_tags"),
         sa.UniqueConstraint("version_id", "key", name="uq_tags_version_id_key"),
@@ -161,8 +173,10 @@ def upgrade() -> None:
             ["model_id"], ["models.id"], name="fk_aliases_model_id_models", ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
-            ["version_id"], ["model_versions.id"],
-            name="fk_aliases_version_id_model_versions", ondelete="CASCADE",
+            ["version_id"],
+            ["model_versions.id"],
+            name="fk_aliases_version_id_model_versions",
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_aliases"),
         sa.UniqueConstraint("model_id", "name", name="uq_aliases_model_id_name"),
