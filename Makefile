@@ -43,8 +43,10 @@ typecheck: $(VENV)/.dev-installed
 
 # The services and the CLI once more with Qt made unimportable: proves they never need it.
 test-noqt: $(VENV)/.dev-installed
-	$(BIN)/python -m pytest -p tests.block_qt -p no:pytestqt --ignore=tests/ui \
-		--ignore=tests/benchmarks -q
+	$(BIN)/python -m pytest -p tests.block_qt -p no:pytest-qt \
+		-o addopts="-ra --strict-markers -p no:cacheprovider" \
+		-W "ignore::pytest.PytestConfigWarning" \
+		--ignore=tests/ui --ignore=tests/benchmarks -q
 
 # The whole suite (last, so its summary line closes the output).
 unit: $(VENV)/.dev-installed
