@@ -34,6 +34,16 @@ def require(available: bool, what: str) -> None:
     pytest.skip(f"{what} is not available")
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    """Under CI, an integration test that skipped for any reason counts as failed."""
+    report = yield
+    if IN_CI and report.skipped and item.get_closest_marker("integration") is not None:
+        report.outcome = "failed"
+        report.longrepr = f"integration test skipped under CI=true: {report.longrepr}"
+    return report
+
+
 @pytest.fixture(autouse=True)
 def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may touch the user's real data home or database."""

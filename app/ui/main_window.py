@@ -28,9 +28,20 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
     def _summary_text(self) -> str:
+        from html import escape
+
+        url = self.config.database_url
+        if url.startswith("sqlite:///"):
+            where = f"the folder <code>{escape(str(self.config.home))}</code>"
+        else:  # a shared database: never show its password
+            from sqlalchemy.engine import make_url
+
+            shown = make_url(url).render_as_string(hide_password=True)
+            store = escape(str(self.config.store_dir))
+            where = f"<code>{escape(shown)}</code>, files in <code>{store}</code>"
         return (
             "<h2>Modelbay</h2>"
-            f"<p>Registry: <code>{self.config.database_url}</code></p>"
+            f"<p>Your model registry is in {where}.</p>"
             "<p>Add a model from a terminal with <code>modelbay import PATH</code>; "
             "<code>modelbay list</code> shows what the registry holds.</p>"
         )

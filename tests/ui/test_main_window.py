@@ -18,5 +18,13 @@ def test_main_window_shows_the_registry_location(qtbot: QtBot, tmp_path: Path) -
     qtbot.waitExposed(window)
     assert window.windowTitle() == "Modelbay"
     text = window.summary.text()
-    assert str(tmp_path / "home" / "registry.db") in text
+    assert str(tmp_path / "home") in text
     assert "modelbay import PATH" in text
+
+
+def test_a_shared_database_password_is_never_shown(qtbot: QtBot, tmp_path: Path) -> None:
+    url = "postgresql+psycopg://alice:s3cret@db.internal/modelbay"
+    window = MainWindow(Config.at(tmp_path / "home", database_url=url))
+    qtbot.addWidget(window)
+    assert "s3cret" not in window.summary.text()
+    assert "alice:***@db.internal/modelbay" in window.summary.text()
