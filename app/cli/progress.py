@@ -19,8 +19,12 @@ def terminal_progress(description: str, *, unit: str = "it") -> Iterator[Progres
     if not sys.stderr.isatty():
         yield no_progress
         return
+    import shutil
+
     from tqdm import tqdm
 
+    # A terminal that reports no size (some CI ptys) would make tqdm hide the bar.
+    size = shutil.get_terminal_size()
     bar = tqdm(
         desc=description,
         unit=unit,
@@ -28,7 +32,9 @@ def terminal_progress(description: str, *, unit: str = "it") -> Iterator[Progres
         unit_divisor=1024,
         leave=False,
         file=sys.stderr,
-        dynamic_ncols=True,
+        ncols=size.columns,
+        nrows=size.lines,
+        delay=0.1,  # quick work shows no bar, and the first frame already knows the total
     )
 
     def update(done: int, total: int | None, message: str) -> None:

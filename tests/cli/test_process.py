@@ -129,3 +129,38 @@ def test_unreadable_file_is_refused_with_a_reason(tmp_path: Path) -> None:
     )
     listed = modelbay("list", "--json", home=home)
     assert json.loads(listed.stdout) == []
+
+
+def test_a_terminal_gets_a_progress_bar_and_a_pipe_does_not(tmp_path: Path) -> None:
+    import pty
+
+    big = tmp_path / "weights.bin"
+    big.write_bytes(os.urandom(256 * 1024 * 1024))
+    env = {**os.environ, "MODELBAY_HOME": str(tmp_path / "home"), "COLUMNS": "100"}
+    import fcntl
+    import struct
+    import termios
+
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    process = subprocess.Popen(
+        [*MODELBAY, "import", str(big)], env=env, stdout=subprocess.DEVNULL, stderr=terminal
+    )
+    os.close(terminal)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    process.wait(timeout=120)
+    os.close(controller)
+    assert process.returncode == 0
+    assert b"importing weights.bin" in drawn
+    assert b"%|" in drawn  # a bar with a percentage
+    piped = modelbay("import", str(big), home=tmp_path / "home")
+    assert piped.returncode == 0
+    assert piped.stderr == ""
