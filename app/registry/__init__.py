@@ -1,22 +1,42 @@
-"""The model registry: SQLAlchemy tables, Alembic migrations and the :class:`Registry` API."""
+"""The model registry: SQLAlchemy tables, Alembic migrations and the :class:`Registry` API.
 
-from app.registry.names import VersionRef, parse_ref
-from app.registry.service import (
-    EventInfo,
-    ModelSummary,
-    NewVersion,
-    Registry,
-    RegistryVerifyReport,
-    VersionInfo,
-)
+The API is loaded on first use: importing ``app.registry.names`` (what the CLI
+needs to parse its arguments) must not pull in SQLAlchemy, so ``modelbay
+--help`` and ``--version`` start without it.
+"""
 
-__all__ = [
-    "EventInfo",
-    "ModelSummary",
-    "NewVersion",
-    "Registry",
-    "RegistryVerifyReport",
-    "VersionInfo",
-    "VersionRef",
-    "parse_ref",
-]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.registry.names import VersionRef, parse_ref
+    from app.registry.service import (
+        EventInfo,
+        ModelSummary,
+        NewVersion,
+        Registry,
+        RegistryVerifyReport,
+        VersionInfo,
+    )
+
+_LAZY = {
+    "EventInfo": "app.registry.service",
+    "ModelSummary": "app.registry.service",
+    "NewVersion": "app.registry.service",
+    "Registry": "app.registry.service",
+    "RegistryVerifyReport": "app.registry.service",
+    "VersionInfo": "app.registry.service",
+    "VersionRef": "app.registry.names",
+    "parse_ref": "app.registry.names",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'app.registry' has no attribute {name!r}")
+    return getattr(import_module(module), name)

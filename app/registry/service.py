@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from app.config import Config, current_user
 from app.errors import ConflictError, InvalidInputError, NotFoundError, RegistryError
 from app.progress import NEVER_CANCELLED, CancelToken, ProgressCallback, no_progress
-from app.registry import db
+from app.registry import db  # the submodule, not the lazy package API
 from app.registry.models import (
     Alias,
     Event,
@@ -556,6 +556,7 @@ class Registry:
         """
         stmt = (
             _version_select()
+            .add_columns(Model.updated_at.label("model_updated_at"))
             .where(Model.latest_version_id == ModelVersion.id)
             .order_by(Model.updated_at.desc(), Model.id.desc())
         )
@@ -574,32 +575,16 @@ class Registry:
         with self._reading() as session:
             rows = session.execute(stmt).all()
             infos = _assemble(session, rows, with_files=False)
-            counts: dict[int, int] = {}
-            ids = [i.model_id for i in infos]
-            for chunk in _chunks(ids):
-                counts.update(
-                    session.execute(
-                        select(ModelVersion.model_id, func.count())
-                        .where(ModelVersion.model_id.in_(chunk))
-                        .group_by(ModelVersion.model_id)
-                    ).all()
-                )
-            updated = {
-                mid: ts
-                for chunk in _chunks(ids)
-                for mid, ts in session.execute(
-                    select(Model.id, Model.updated_at).where(Model.id.in_(chunk))
-                ).all()
-            }
+        # Versions are numbered 1..N and never deleted, so the newest number is the count.
         return [
             ModelSummary(
                 name=info.name,
                 description=info.description,
-                updated_at=updated[info.model_id],
-                version_count=counts.get(info.model_id, 0),
+                updated_at=row.model_updated_at,
+                version_count=info.version,
                 latest=info,
             )
-            for info in infos
+            for info, row in zip(infos, rows, strict=True)
         ]
 
     def count(self) -> tuple[int, int]:

@@ -7,6 +7,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,30 +54,46 @@ class ProcessRun:
     stderr: bytes
 
 
+GNU_TIME = Path("/usr/bin/time")
+
+
 def run_process(
-    argv: Sequence[str | Path],
+    argv: Sequence[object],
     *,
     env: Mapping[str, str] | None = None,
     capture: bool = False,
 ) -> ProcessRun:
-    """Run one whole process; return its wall time and its own peak RSS (via ``wait4``).
+    """Run one whole process; return its wall time and, unless ``capture``, its peak RSS.
 
-    Without ``capture`` the output goes to /dev/null, so a big stdout costs the
-    child its serialisation but not our reading of it.
+    The peak RSS comes from GNU time (``%M``): ``wait4`` on a child of this
+    process would also count the pages it inherited from us at fork (tens of
+    MB of SQLAlchemy). Without /usr/bin/time it falls back to ``wait4``, an
+    upper bound. Without ``capture`` the output goes to /dev/null, so a big
+    stdout costs the child its serialisation but not our reading of it.
     """
     full_env = {**os.environ, **(env or {})}
-    sink = subprocess.PIPE if capture else subprocess.DEVNULL
-    start = time.perf_counter()
-    proc = subprocess.Popen([str(a) for a in argv], env=full_env, stdout=sink, stderr=sink)
+    command = [str(a) for a in argv]
     if capture:
-        out, err = proc.communicate()
+        start = time.perf_counter()
+        done = subprocess.run(command, env=full_env, capture_output=True, check=False)
         seconds = time.perf_counter() - start
-        # communicate() has reaped the child: its rusage is only in RUSAGE_CHILDREN now.
-        return ProcessRun(seconds, -1, proc.returncode, out, err)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return ProcessRun(seconds, int(usage.ru_maxrss), proc.returncode, b"", b"")
+        return ProcessRun(seconds, -1, done.returncode, done.stdout, done.stderr)
+    with (
+        tempfile.NamedTemporaryFile("r", suffix=".rss") as report,
+        tempfile.TemporaryFile() as errors,  # a file, not a pipe: a chatty child never blocks
+    ):
+        if GNU_TIME.exists():
+            command = [str(GNU_TIME), "-f", "%M", "-o", report.name, *command]
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, env=full_env, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        stderr = errors.read()
+        measured = report.read().strip().splitlines()
+    rss = int(measured[-1]) if measured and measured[-1].isdigit() else int(usage.ru_maxrss)
+    return ProcessRun(seconds, rss, proc.returncode, b"", stderr)
 
 
 def check_ok(run: ProcessRun, what: str) -> None:
@@ -99,7 +116,7 @@ def mlflow_python(workdir: Path) -> Path:
     return python
 
 
-def mlflow_call(workdir: Path, *args: str | Path) -> dict[str, Any]:
+def mlflow_call(workdir: Path, *args: object) -> dict[str, Any]:
     """Run ``mlflow_driver.py ARGS`` in the MLflow venv; return the JSON it prints last."""
     argv = [mlflow_python(workdir), MLFLOW_DRIVER, *args]
     run = run_process(argv, env=MLFLOW_ENV, capture=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tests.benchmarks._common import (
@@ -46,7 +47,7 @@ def _env(home: Path) -> dict[str, str]:
     return {"MODELBAY_HOME": str(home), "MODELBAY_DATABASE_URL": ""}
 
 
-def _time(argv: list[str | Path], env: dict[str, str], runs: int) -> list[ProcessRun]:
+def _time(argv: Sequence[object], env: Mapping[str, str], runs: int) -> list[ProcessRun]:
     check_ok(run_process(argv, env=env, capture=True), " ".join(map(str, argv)))  # warm-up
     results = [run_process(argv, env=env) for _ in range(runs)]
     for result in results:
@@ -54,14 +55,14 @@ def _time(argv: list[str | Path], env: dict[str, str], runs: int) -> list[Proces
     return results
 
 
-def _rows(argv: list[str | Path], env: dict[str, str]) -> int:
+def _rows(argv: Sequence[object], env: Mapping[str, str]) -> int:
     """Rows a command returned: the length of Modelbay's JSON list, or the driver's count."""
     out = json.loads(run_process(argv, env=env, capture=True).stdout)
     return len(out) if isinstance(out, list) else int(out["rows"])
 
 
-def import_times(home: Path, top: int = 10) -> list[tuple[int, int, str]]:
-    """(cumulative us, self us, module) of the ``top`` slowest imports of ``modelbay list``."""
+def import_times(home: Path) -> list[tuple[int, int, str]]:
+    """(cumulative us, self us, module) of every import ``modelbay list --json`` makes."""
     argv = [sys.executable, "-X", "importtime", MODELBAY, "list", "--json"]
     run = run_process(argv, env=_env(home), capture=True)
     check_ok(run, "modelbay list under -X importtime")
@@ -71,7 +72,31 @@ def import_times(home: Path, top: int = 10) -> list[tuple[int, int, str]]:
             continue
         own, cumulative, name = line.removeprefix("import time:").split("|", 2)
         entries.append((int(cumulative), int(own), name.rstrip()))
-    return sorted(entries, reverse=True)[:top]
+    return entries
+
+
+def _print_imports(entries: list[tuple[int, int, str]], where: str) -> None:
+    total = sum(own for _, own, _ in entries)
+    print(
+        f"\npython -X importtime, modelbay list --json @{where}: top 10 cumulative imports "
+        f"(all imports: {total / 1000:.0f} ms)"
+    )
+    print_table(
+        ["module", "cumulative ms", "self ms"],
+        [
+            [name, f"{cum / 1000:.1f}", f"{own / 1000:.1f}"]
+            for cum, own, name in sorted(entries, reverse=True)[:10]
+        ],
+    )
+    by_package: dict[str, int] = {}
+    for _, own, name in entries:
+        root = name.strip().split(".")[0]
+        by_package[root] = by_package.get(root, 0) + own
+    top = sorted(by_package.items(), key=lambda item: item[1], reverse=True)[:6]
+    print(
+        "self time summed by top-level package: "
+        + ", ".join(f"{pkg} {us / 1000:.0f} ms" for pkg, us in top)
+    )
 
 
 def run(args: argparse.Namespace) -> None:
@@ -82,12 +107,13 @@ def run(args: argparse.Namespace) -> None:
     big_n = f"{args.models * args.versions // 1000}k"
     small_n = f"{args.peer_models * args.peer_versions // 1000}k"
 
-    listing: list[str | Path] = [MODELBAY, "list", "--json"]
-    peer_argv: list[str | Path] = [mlflow_python(workdir), MLFLOW_DRIVER, "once", db]
-    cases = [
+    listing = [MODELBAY, "list", "--json"]
+    peer_argv = [mlflow_python(workdir), MLFLOW_DRIVER, "once", db]
+    cases: list[tuple[str, Sequence[object], Mapping[str, str]]] = [
         (f"modelbay list --json @{big_n}", listing, _env(big)),
         (f"modelbay list --json @{small_n}", listing, _env(small)),
         (f"mlflow import + search_registered_models @{small_n}", peer_argv, MLFLOW_ENV),
+        ("modelbay --version (start-up floor, no query)", [MODELBAY, "--version"], _env(big)),
     ]
     results = {}
     for title, argv, env in cases:
@@ -105,18 +131,14 @@ def run(args: argparse.Namespace) -> None:
         )
     print_table(["command", "median s", "min s", "peak RSS MB"], rows)
     mb_small, peer = medians[cases[1][0]], medians[cases[2][0]]
-    counts = [_rows(argv, env) for _, argv, env in cases]
+    counts = [_rows(argv, env) for _, argv, env in cases[:3]]
     print(
         f"ratio mlflow/modelbay at {small_n}: {ratio(peer, mb_small)}  (rows returned: "
         f"modelbay@{big_n} {counts[0]}, modelbay@{small_n} {counts[1]}, "
         f"mlflow@{small_n} {counts[2]})"
     )
 
-    print(f"\npython -X importtime, modelbay list --json @{big_n}: top 10 cumulative imports")
-    print_table(
-        ["module", "cumulative ms", "self ms"],
-        [[name, f"{cum / 1000:.1f}", f"{own / 1000:.1f}"] for cum, own, name in import_times(big)],
-    )
+    _print_imports(import_times(big), big_n)
     mb_big = medians[cases[0][0]]
     verdict(
         f"modelbay list --json @{big_n}, whole process",
