@@ -105,6 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
     json_flag(p)
     p.set_defaults(run=commands.archive)
 
+    p = add("approve", "release a quarantined version after reviewing what it would run")
+    p.add_argument("ref", metavar="NAME:VERSION")
+    p.add_argument(
+        "--yes",
+        action="store_true",
+        help="do not ask for confirmation (required when not on a terminal)",
+    )
+    json_flag(p)
+    p.set_defaults(run=commands.approve)
+
     p = add("export", "write a version's files into a folder, byte-identical")
     p.add_argument("ref", metavar="REF")
     p.add_argument("directory", metavar="DIR")

@@ -53,11 +53,41 @@ def import_(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json(info.to_json())
     else:
+        what = info.format if info.framework == "unknown" else f"{info.format}, {info.framework}"
+        plural = "s" if info.file_count != 1 else ""
         print(
-            f"registered {info.ref}  {human_size(info.size)}  sha256 {info.sha256[:12]}  "
-            f"({info.file_count} file{'s' if info.file_count != 1 else ''})"
+            f"registered {info.ref}  {what}  {human_size(info.size)}  "
+            f"sha256 {info.sha256[:12]}  ({info.file_count} file{plural})"
         )
+    _warn_about_safety(info)
     return 0
+
+
+def _warn_about_safety(info: VersionInfo) -> None:
+    safety = info.safety or {}
+    if info.status == "quarantined":
+        print(
+            f"warning: {info.ref} is QUARANTINED: {_would_run(safety)}. It cannot be built or "
+            f"deployed. Review it, then `modelbay approve {info.ref}` if you trust its source.",
+            file=sys.stderr,
+        )
+    elif safety.get("verdict") == "suspicious":
+        print(
+            f"warning: {info.ref} is suspicious: {_would_run(safety)}; "
+            f"see `modelbay show {info.ref}`",
+            file=sys.stderr,
+        )
+    elif info.format == "unknown" and safety.get("message"):
+        print(f"note: {info.ref}: {safety['message']}", file=sys.stderr)
+
+
+def _would_run(safety: dict[str, Any]) -> str:
+    findings = safety.get("findings") or []
+    names = sorted({f"{f.get('global')} (in {f.get('path')})" for f in findings})
+    if not names:
+        return "; ".join(safety.get("notes") or []) or "see its safety report"
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return f"loading it would import {shown}"
 
 
 def list_(args: argparse.Namespace) -> int:
@@ -127,6 +157,13 @@ def _print_version(info: VersionInfo) -> None:
         ("created", f"{human_time(info.created_at)} by {info.created_by}"),
         ("source", info.source_path or "-"),
     ]
+    safety = info.safety or {}
+    if safety:
+        approved = safety.get("approved")
+        by = f" (approved by {approved['by']})" if isinstance(approved, dict) else ""
+        rows.append(("safety", f"{safety.get('verdict', 'unknown')}{by}"))
+    if info.signature:
+        rows.append(("signature", _describe_signature(info.signature)))
     if info.note:
         rows.append(("note", info.note))
     if info.description:
@@ -137,6 +174,59 @@ def _print_version(info: VersionInfo) -> None:
     print("files:")
     for item in info.files:
         print(f"  {item.sha256[:12]}  {human_size(item.size):>9}  {item.path}")
+    for finding in safety.get("findings") or []:
+        print(
+            f"  ! {finding.get('severity')}: {finding.get('global')} in {finding.get('path')}"
+            f" - {finding.get('why')}"
+        )
+    if safety.get("message"):
+        print(f"  {safety['message']}")
+
+
+def _describe_signature(signature: dict[str, Any]) -> str:
+    if "tensors" in signature:
+        return f"{signature.get('tensor_count')} tensors ({signature.get('source')})"
+    inputs = signature.get("inputs") or []
+    parts = []
+    for item in inputs[:8]:
+        if isinstance(item, dict):
+            shape = item.get("shape")
+            suffix = f" {shape}" if shape is not None else ""
+            parts.append(f"{item.get('name')}: {item.get('type')}{suffix}")
+    more = f" and {len(inputs) - 8} more" if len(inputs) > 8 else ""
+    count = signature.get("n_features")
+    described = ", ".join(parts) + more if parts else (f"{count} features" if count else "-")
+    return f"{described} ({signature.get('source')})"
+
+
+def approve(args: argparse.Namespace) -> int:
+    ref = parse_ref(args.ref)
+    if ref.version is None:
+        raise InvalidInputError(
+            f"{args.ref!r} does not name a version", hint="write NAME:VERSION, e.g. churn:3"
+        )
+    with _registry() as registry:
+        info = registry.get(ref)
+        if info.status == "quarantined" and not args.yes:
+            print(f"{info.ref} is quarantined: {_would_run(info.safety or {})}.", file=sys.stderr)
+            print(
+                "Approving lets Modelbay build and deploy it, and whoever loads it will run "
+                "that code.",
+                file=sys.stderr,
+            )
+            if not sys.stdin.isatty():
+                raise InvalidInputError(
+                    "approval needs confirmation", hint="run on a terminal, or pass --yes"
+                )
+            answer = input(f"Type {info.ref} to approve it: ")
+            if answer.strip() != info.ref:
+                raise InvalidInputError("not approved: the confirmation did not match")
+        info = registry.approve(info.ref)
+    if args.json:
+        _emit_json(info.to_json())
+    else:
+        print(f"approved {info.ref}; it is ready (recorded in `modelbay history {info.name}`)")
+    return 0
 
 
 def tag(args: argparse.Namespace) -> int:

@@ -11,15 +11,14 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from app.registry.names import VersionRef, parse_ref
-    from app.registry.service import (
-        EventInfo,
-        ModelSummary,
-        NewVersion,
-        Registry,
-        RegistryVerifyReport,
-        VersionInfo,
-    )
+    from app.registry.names import VersionRef as VersionRef
+    from app.registry.names import parse_ref as parse_ref
+    from app.registry.service import EventInfo as EventInfo
+    from app.registry.service import ModelSummary as ModelSummary
+    from app.registry.service import NewVersion as NewVersion
+    from app.registry.service import Registry as Registry
+    from app.registry.service import RegistryVerifyReport as RegistryVerifyReport
+    from app.registry.service import VersionInfo as VersionInfo
 
 _LAZY = {
     "EventInfo": "app.registry.service",
@@ -32,7 +31,16 @@ _LAZY = {
     "parse_ref": "app.registry.names",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "EventInfo",
+    "ModelSummary",
+    "NewVersion",
+    "Registry",
+    "RegistryVerifyReport",
+    "VersionInfo",
+    "VersionRef",
+    "parse_ref",
+]
 
 
 def __getattr__(name: str) -> Any:

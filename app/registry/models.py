@@ -112,6 +112,7 @@ class ModelVersion(Base):
     metrics: Mapped[dict[str, Any] | None] = mapped_column()
     status: Mapped[str] = mapped_column(String(20), default="ready")
     safety: Mapped[dict[str, Any] | None] = mapped_column()
+    details: Mapped[dict[str, Any] | None] = mapped_column()
     reference_dataset_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("dataset_versions.id", ondelete="SET NULL")
     )

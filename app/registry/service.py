@@ -79,6 +79,7 @@ class VersionInfo:
     params: dict[str, Any] | None = None
     metrics: dict[str, Any] | None = None
     safety: dict[str, Any] | None = None
+    details: dict[str, Any] | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
     files: tuple[StoredFile, ...] = ()
@@ -106,6 +107,7 @@ class VersionInfo:
             "params": self.params,
             "metrics": self.metrics,
             "safety": self.safety,
+            "details": self.details,
             "note": self.note,
             "description": self.description,
             "source_path": self.source_path,
@@ -160,6 +162,7 @@ class NewVersion:
     params: dict[str, Any] | None = None
     metrics: dict[str, Any] | None = None
     safety: dict[str, Any] | None = None
+    details: dict[str, Any] | None = None
     status: str = "ready"
     tags: Mapping[str, str] = field(default_factory=dict)
     note: str = ""
@@ -242,13 +245,29 @@ class Registry:
         progress: ProgressCallback = no_progress,
         cancel: CancelToken = NEVER_CANCELLED,
     ) -> VersionInfo:
-        """Copy a model file or folder into the store and register it as a new version."""
+        """Copy a model file or folder into the store, inspect it, register a new version.
+
+        The stored copy (not the source, which could change meanwhile) is what
+        gets recognised and scanned. A version whose pickles would run code is
+        registered ``quarantined``. A file that claims a format but is broken
+        is refused with the reason, and no version is registered.
+        """
+        from app.formats import DANGEROUS, inspect_files
+
         path = Path(path)
         model_name = check_name(name) if name is not None else derive_name(path)
         checked_tags = dict(check_tag(k, v) for k, v in (tags or {}).items())
         ingested = self.store.ingest(path, progress=progress, cancel=cancel)
         cancel.raise_if_cancelled()
-        source = str(path.absolute())
+        progress(ingested.size, ingested.size, "scanning")
+        found = inspect_files(
+            {f.path: self.store.blob_path(f.sha256) for f in ingested.files},
+            is_folder=ingested.is_folder,
+        )
+        cancel.raise_if_cancelled()
+        safety = found.safety.to_json()
+        if found.message:
+            safety["message"] = found.message
         [info] = self.register_versions(
             [
                 NewVersion(
@@ -256,9 +275,16 @@ class Registry:
                     files=ingested.files,
                     sha256=ingested.sha256,
                     is_folder=ingested.is_folder,
+                    format=found.format,
+                    framework=found.framework,
+                    framework_version=found.framework_version,
+                    signature=found.signature,
+                    safety=safety,
+                    details=found.details or None,
+                    status="quarantined" if found.safety.verdict == DANGEROUS else "ready",
                     tags=checked_tags,
                     note=note,
-                    source_path=source,
+                    source_path=str(path.absolute()),
                 )
             ]
         )
@@ -355,6 +381,7 @@ class Registry:
                         "metrics": spec.metrics,
                         "status": spec.status,
                         "safety": spec.safety,
+                        "details": spec.details,
                         "source_path": spec.source_path,
                         "note": spec.note,
                         "created_by": actor,
@@ -432,6 +459,7 @@ class Registry:
                 params=spec.params,
                 metrics=spec.metrics,
                 safety=spec.safety,
+                details=spec.details,
                 tags=dict(spec.tags),
                 aliases=(),
                 files=tuple(spec.files),
@@ -743,6 +771,28 @@ class Registry:
             self._touch(session, target.model_id)
         return self.get(target.ref)
 
+    def approve(self, ref: str, *, actor: str | None = None) -> VersionInfo:
+        """Release a quarantined version: a person vouches for the code its files would run."""
+        actor = actor or current_user()
+        target = self.get(ref)
+        if target.status != "quarantined":
+            raise ConflictError(
+                f"{target.ref} is not quarantined (its status is {target.status})",
+                hint="only a quarantined version needs approval",
+            )
+        findings = [f.get("global") for f in (target.safety or {}).get("findings", [])]
+        safety = dict(target.safety or {})
+        safety["approved"] = {"by": actor, "at": utcnow().isoformat()}
+        with self._writing() as session:
+            session.execute(
+                update(ModelVersion)
+                .where(ModelVersion.id == target.id, ModelVersion.status == "quarantined")
+                .values(status="ready", safety=safety)
+            )
+            self._log(session, actor, "version.approved", target, {"findings": findings})
+            self._touch(session, target.model_id)
+        return self.get(target.ref)
+
     def set_description(self, name: str, description: str, *, actor: str | None = None) -> None:
         actor = actor or current_user()
         with self._writing() as session:
@@ -887,6 +937,7 @@ _VERSION_COLUMNS = (
     ModelVersion.params,
     ModelVersion.metrics,
     ModelVersion.safety,
+    ModelVersion.details,
 )
 
 
@@ -945,6 +996,7 @@ def _assemble(session: Session, rows: Sequence[Any], *, with_files: bool) -> lis
             params=row.params,
             metrics=row.metrics,
             safety=row.safety,
+            details=row.details,
             tags=tags.get(row.id, {}),
             aliases=tuple(aliases.get(row.id, ())),
             files=tuple(files.get(row.id, ())),

@@ -16,7 +16,7 @@ from types import ModuleType
 
 from tests.benchmarks._common import BENCH_DIR
 
-BENCHMARKS = ("registry_scale", "populate", "cli_list", "import_throughput")
+BENCHMARKS = ("registry_scale", "populate", "cli_list", "import_throughput", "format_scan")
 
 
 def _module(name: str) -> ModuleType:

@@ -98,7 +98,7 @@ def test_text_output_is_readable(capsys: pytest.CaptureFixture[str], model_file:
     )
     code, out, _ = run(capsys, "import", str(model_file))
     assert code == 0
-    assert out.startswith("registered churn_model:1  200.0 KB  sha256 ")
+    assert out.startswith("registered churn_model:1  unknown  200.0 KB  sha256 ")
     code, out, _ = run(capsys, "list")
     header, row = out.splitlines()
     assert header.split() == [

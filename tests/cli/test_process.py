@@ -163,4 +163,5 @@ def test_a_terminal_gets_a_progress_bar_and_a_pipe_does_not(tmp_path: Path) -> N
     assert b"%|" in drawn  # a bar with a percentage
     piped = modelbay("import", str(big), home=tmp_path / "home")
     assert piped.returncode == 0
-    assert piped.stderr == ""
+    assert "importing" not in piped.stderr
+    assert "%|" not in piped.stderr
