@@ -130,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     json_flag(p)
     p.set_defaults(run=commands.verify)
 
+    p = add(
+        "demo",
+        "add a few small example models (trained now on scikit-learn's built-in datasets) "
+        "to try Modelbay with",
+    )
+    json_flag(p)
+    p.set_defaults(run=commands.demo)
+
     p = add("gui", "open the desktop app (the same as running modelbay alone)")
     p.set_defaults(run=commands.gui)
     return parser

@@ -16,6 +16,7 @@ from app.errors import InvalidInputError
 from app.registry.names import parse_ref, parse_tag
 
 if TYPE_CHECKING:
+    from app.demo import DemoResult
     from app.registry import Registry, VersionInfo
 
 
@@ -355,6 +356,57 @@ def verify(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from app.config import Config
+    from app.demo import ALREADY_THERE, create_demo, default_workdir
+
+    workdir = default_workdir(Config.from_environment())
+    with _registry() as registry, terminal_progress("demo models", unit="step") as bar:
+        result = create_demo(registry, workdir, progress=bar)
+    if args.json:
+        _emit_json([info.to_json() for info in result])
+        for name, why in result.skipped.items():
+            if why != ALREADY_THERE:
+                print(f"note: {name} skipped: {why}", file=sys.stderr)
+    else:
+        _print_demo(result, workdir)
+    for info in result:
+        if result.skipped.get(info.name) != ALREADY_THERE:
+            _warn_about_safety(info)
+    return 0
+
+
+def _print_demo(result: DemoResult, workdir: Path) -> None:
+    """One line per demo model (its newest version, format, aliases), then what to try next."""
+    from app.demo import ALREADY_THERE, MODEL_NAMES
+
+    by_model: dict[str, list[VersionInfo]] = {}
+    for info in result:
+        by_model.setdefault(info.name, []).append(info)
+    for name in MODEL_NAMES:
+        mine = by_model.get(name)
+        if not mine:
+            print(f"{name}: skipped ({result.skipped.get(name)})")
+            continue
+        latest = mine[-1]
+        what = (
+            latest.format
+            if latest.framework == "unknown"
+            else f"{latest.format}, {latest.framework}"
+        )
+        aliases = " ".join(f"{a}->{v.version}" for v in mine for a in sorted(v.aliases))
+        left = (
+            f"({ALREADY_THERE}, left as it was)"
+            if result.skipped.get(name) == ALREADY_THERE
+            else ""
+        )
+        print("  ".join(part for part in (latest.ref, what, aliases, left) if part))
+    print(
+        "next: `modelbay list` to see them, `modelbay show iris-classifier@production` for one, "
+        f"or `modelbay` to open the app (model files and reference CSVs: {workdir})"
+    )
 
 
 def gui(args: argparse.Namespace) -> int:

@@ -123,6 +123,7 @@ class ModelSummary:
     updated_at: dt.datetime
     version_count: int
     latest: VersionInfo
+    aliases: Mapping[str, int] = field(default_factory=dict)  # every alias -> its version
 
 
 @dataclass(frozen=True)
@@ -576,26 +577,39 @@ class Registry:
             return _assemble(session, rows, with_files=with_files)
 
     def list_models(
-        self, *, query: str | None = None, limit: int | None = 100, offset: int = 0
+        self,
+        *,
+        query: str | None = None,
+        include_tags: bool = False,
+        order_by: str = "updated",
+        descending: bool = True,
+        limit: int | None = 100,
+        offset: int = 0,
     ) -> list[ModelSummary]:
-        """Models with their newest version, most recently changed first.
+        """Models with their newest version; by default the most recently changed first.
 
-        ``query`` matches the model name or description (case-insensitive).
+        ``query`` matches the model name or description (case-insensitive) and,
+        with ``include_tags``, any tag key or value of any of its versions.
+        ``order_by`` is one of :data:`MODEL_ORDERS`.
         """
+        if order_by not in MODEL_ORDERS:
+            raise InvalidInputError(
+                f"cannot sort models by {order_by!r}",
+                hint=f"choose one of {', '.join(MODEL_ORDERS)}",
+            )
+        key = _model_order_column(order_by)
         stmt = (
             _version_select()
             .add_columns(Model.updated_at.label("model_updated_at"))
             .where(Model.latest_version_id == ModelVersion.id)
-            .order_by(Model.updated_at.desc(), Model.id.desc())
+            .order_by(
+                # the same NULL placement on every backend (PostgreSQL differs from SQLite)
+                key.desc().nulls_last() if descending else key.asc().nulls_first(),
+                Model.id.desc() if descending else Model.id.asc(),
+            )
         )
         if query:
-            pattern = _like_pattern(query)
-            stmt = stmt.where(
-                or_(
-                    Model.name.ilike(pattern, escape="\\"),
-                    Model.description.ilike(pattern, escape="\\"),
-                )
-            )
+            stmt = stmt.where(_model_matches(query, include_tags=include_tags))
         if limit is not None:
             stmt = stmt.limit(limit)
         if offset:
@@ -603,6 +617,15 @@ class Registry:
         with self._reading() as session:
             rows = session.execute(stmt).all()
             infos = _assemble(session, rows, with_files=False)
+            aliases: dict[int, dict[str, int]] = defaultdict(dict)
+            for chunk in _chunks([i.model_id for i in infos]):
+                for model_id, alias, number in session.execute(
+                    select(Alias.model_id, Alias.name, ModelVersion.version)
+                    .join(ModelVersion, ModelVersion.id == Alias.version_id)
+                    .where(Alias.model_id.in_(chunk))
+                    .order_by(Alias.name)
+                ):
+                    aliases[model_id][alias] = number
         # Versions are numbered 1..N and never deleted, so the newest number is the count.
         return [
             ModelSummary(
@@ -611,9 +634,18 @@ class Registry:
                 updated_at=row.model_updated_at,
                 version_count=info.version,
                 latest=info,
+                aliases=aliases.get(info.model_id, {}),
             )
             for info, row in zip(infos, rows, strict=True)
         ]
+
+    def count_models(self, *, query: str | None = None, include_tags: bool = False) -> int:
+        """How many models :meth:`list_models` would return without a limit."""
+        stmt = select(func.count()).select_from(Model)
+        if query:
+            stmt = stmt.where(_model_matches(query, include_tags=include_tags))
+        with self._reading() as session:
+            return session.scalar(stmt) or 0
 
     def count(self) -> tuple[int, int]:
         """(number of models, number of versions)."""
@@ -939,6 +971,50 @@ _VERSION_COLUMNS = (
     ModelVersion.safety,
     ModelVersion.details,
 )
+
+
+MODEL_ORDERS = (
+    "name",
+    "latest_version",
+    "format",
+    "framework",
+    "size",
+    "aliases",
+    "status",
+    "updated",
+)
+"""What :meth:`Registry.list_models` can sort by (the columns of the GUI's model table)."""
+
+
+def _model_order_column(order_by: str) -> Any:
+    if order_by == "aliases":
+        # A model's aliases sort by the first one alphabetically; models without any come first.
+        return select(func.min(Alias.name)).where(Alias.model_id == Model.id).scalar_subquery()
+    return {
+        "name": Model.name,
+        "latest_version": ModelVersion.version,
+        "format": ModelVersion.format,
+        "framework": ModelVersion.framework,
+        "size": ModelVersion.size,
+        "status": ModelVersion.status,
+        "updated": Model.updated_at,
+    }[order_by]
+
+
+def _model_matches(query: str, *, include_tags: bool) -> Any:
+    pattern = _like_pattern(query)
+    conditions = [
+        Model.name.ilike(pattern, escape="\\"),
+        Model.description.ilike(pattern, escape="\\"),
+    ]
+    if include_tags:
+        tagged = (
+            select(ModelVersion.model_id)
+            .join(Tag, Tag.version_id == ModelVersion.id)
+            .where(or_(Tag.key.ilike(pattern, escape="\\"), Tag.value.ilike(pattern, escape="\\")))
+        )
+        conditions.append(Model.id.in_(tagged))
+    return or_(*conditions)
 
 
 def _version_select() -> Select[Any]:

@@ -9,11 +9,21 @@ def run() -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from app.ui.main_window import MainWindow
+    from app.config import Config
+    from app.logs import log, log_to_file
+    from app.ui.main_window import MainWindow, current_theme
+    from app.ui.theme import apply_theme
 
+    config = Config.from_environment()
+    config.home.mkdir(parents=True, exist_ok=True)
+    log_to_file(config.log_dir)
     app = QApplication.instance() or QApplication(sys.argv)
+    assert isinstance(app, QApplication)
     app.setApplicationName("Modelbay")
     app.setOrganizationName("Modelbay")
-    window = MainWindow()
+    app.setDesktopFileName("modelbay")
+    window = MainWindow(config)
+    apply_theme(app, current_theme(window.settings))
     window.show()
+    log.info("Modelbay started on %s", config.home)
     return int(app.exec())

@@ -1,47 +1,437 @@
-"""The main window. For now a frame that says where the registry is and what it holds.
+"""The main window: a thin composition of the sidebar, the panels, the jobs panel, menus.
 
-The registry browser, drag-and-drop import and the jobs panel come with the
-desktop-app issue; this window exists so ``modelbay`` opens something real.
+It owns the two job queues (reads in parallel, imports one at a time), opens
+the registry in the background, accepts dropped files anywhere, and keeps its
+geometry, splitter, last panel and theme in a settings file in the data home.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QMainWindow, QVBoxLayout, QWidget
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QSettings, QSize, Qt, QUrl
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QSplitter,
+    QStackedWidget,
+)
 
 from app.config import Config
+from app.logs import log
+from app.progress import CancelToken, ProgressCallback
+from app.ui.import_dialog import ImportDialog, ImportRequest
+from app.ui.jobs import Job, JobQueue
+from app.ui.jobs_panel import JobsPanel
+from app.ui.models_panel import EmptyState, ModelsPanel
+from app.ui.theme import THEMES, apply_theme, icon
+
+if TYPE_CHECKING:
+    from app.registry import Registry, VersionInfo
+
+SETTINGS_VERSION = 1
+PANELS = (
+    ("Models", "models"),
+    ("Hosts", "hosts"),
+    ("Deployments", "deployments"),
+    ("Monitoring", "monitoring"),
+)
 
 
 class MainWindow(QMainWindow):
     def __init__(self, config: Config | None = None) -> None:
         super().__init__()
         self.config = config or Config.from_environment()
+        self.registry: Registry | None = None
+        self.settings = QSettings(
+            str(self.config.home / "settings.ini"), QSettings.Format.IniFormat
+        )
+        self.reader = JobQueue(parent=self)
+        self.imports = JobQueue(serial=True, parent=self)
         self.setWindowTitle("Modelbay")
-        self.resize(960, 600)
-        central = QWidget(self)
-        layout = QVBoxLayout(central)
-        self.summary = QLabel(self._summary_text(), central)
-        self.summary.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.summary.setWordWrap(True)
-        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout.addWidget(self.summary)
-        self.setCentralWidget(central)
+        self.setWindowIcon(icon("modelbay"))
+        self.setAcceptDrops(True)
+        self.resize(1200, 760)
 
-    def _summary_text(self) -> str:
-        from html import escape
+        self.models_panel = ModelsPanel(self.reader, self)
+        self.models_panel.sig_status.connect(self._show_counts)
+        self.models_panel.sig_error.connect(self.show_error)
+        self.models_panel.sig_import_requested.connect(self.choose_files_to_import)
+        self.sidebar = QListWidget(self)
+        self.sidebar.setIconSize(QSize(20, 20))
+        self.sidebar.setMinimumWidth(140)
+        self.sidebar.setMaximumWidth(240)
+        self.sidebar.setAccessibleName("Sections")
+        self.pages = QStackedWidget(self)
+        self.pages.addWidget(self.models_panel)
+        later = {
+            "hosts": (
+                "No hosts yet",
+                "The machines you deploy to, reached over SSH. Adding "
+                "hosts comes with remote deployment in a coming version of Modelbay.",
+            ),
+            "deployments": (
+                "Nothing deployed yet",
+                "Every model version running on a host, "
+                "with its health and history, will be listed here.",
+            ),
+            "monitoring": (
+                "No monitoring yet",
+                "Live drift plots of deployed models against "
+                "their reference data will appear here once a model is deployed.",
+            ),
+        }
+        for label, key in PANELS:
+            QListWidgetItem(icon(key), label, self.sidebar)
+            if key in later:
+                title, text = later[key]
+                self.pages.addWidget(EmptyState(key, title, text, self))
+        self.sidebar.currentRowChanged.connect(self.pages.setCurrentIndex)
 
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(self.pages)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setCollapsible(1, False)
+        self.splitter.setSizes([170, 1030])
+        self.setCentralWidget(self.splitter)
+
+        self.jobs_panel = JobsPanel(self)
+        self.jobs_panel.watch(self.imports)
+        self.jobs_dock = QDockWidget("Jobs", self)
+        self.jobs_dock.setObjectName("jobsDock")
+        self.jobs_dock.setWidget(self.jobs_panel)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.jobs_dock)
+        self.resizeDocks([self.jobs_dock], [150], Qt.Orientation.Vertical)
+        self.jobs_dock.hide()  # shown when the first job starts; View > Jobs shows it any time
+
+        self.location = QLabel(self)
+        self.counts = QLabel(self)
+        self.statusBar().addWidget(self.location, 1)
+        self.statusBar().addPermanentWidget(self.counts)
+        self._build_menus()
+        self._restore_settings()
+        self._open_registry()
+
+    # ------------------------------------------------------------------ menus
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.import_action = self._action(
+            file_menu,
+            "&Import…",
+            self.choose_files_to_import,
+            QKeySequence.StandardKey.Open,
+            "import",
+        )
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        edit = bar.addMenu("&Edit")
+        self._action(
+            edit, "&Find Models", self.focus_search, QKeySequence.StandardKey.Find, "search"
+        )
+        self._action(
+            edit,
+            "&Copy Content Hash",
+            self.models_panel.detail.copy_hash,
+            QKeySequence("Ctrl+Shift+C"),
+            "copy",
+        )
+
+        model = bar.addMenu("&Model")
+        detail = self.models_panel.detail
+        self._action(model, "Set &Alias…", detail.set_alias_dialog, QKeySequence("Ctrl+L"), "alias")
+        self._action(model, "Add &Tag…", detail.add_tag_dialog, QKeySequence("Ctrl+T"), "tag")
+        self._action(model, "Review and A&pprove…", detail.approve_current, None, "quarantine")
+        self._action(
+            model,
+            "Ar&chive Version…",
+            detail.archive_current,
+            QKeySequence.StandardKey.Delete,
+            "archive",
+        )
+        model.addSeparator()
+        self._action(
+            model,
+            "&Refresh",
+            self.models_panel.refresh,
+            QKeySequence.StandardKey.Refresh,
+        )
+
+        view = bar.addMenu("&View")
+        view.addAction(self.jobs_dock.toggleViewAction())
+        theme_menu = view.addMenu("&Theme")
+        self.theme_group = QActionGroup(self)
+        for theme in THEMES:
+            action = theme_menu.addAction(theme.capitalize())
+            action.setCheckable(True)
+            action.setData(theme)
+            self.theme_group.addAction(action)
+        self.theme_group.triggered.connect(lambda a: self.set_theme(str(a.data())))
+
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "Create &Demo Models", self.create_demo_models)
+        self._action(help_menu, "Open &Log Folder", self.open_log_folder)
+        help_menu.addSeparator()
+        self._action(help_menu, "&About Modelbay", self.show_about)
+
+    def _action(
+        self,
+        menu: QMenu,
+        text: str,
+        slot: Callable[[], object],
+        shortcut: QKeySequence | QKeySequence.StandardKey | None = None,
+        icon_name: str | None = None,
+    ) -> QAction:
+        action = QAction(text, self)
+        if icon_name:
+            action.setIcon(icon(icon_name))
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.triggered.connect(lambda _checked=False: slot())
+        menu.addAction(action)
+        return action
+
+    # ------------------------------------------------------------------ registry
+    def _open_registry(self) -> None:
+        from app.registry import Registry
+
+        self.location.setText(f"Opening the registry in {self.config.home} …")
+        job = self.reader.submit(
+            "opening the registry", lambda _p, _c: Registry.open(self.config), listed=False
+        )
+        job.sig_finished.connect(self._registry_opened)
+        job.sig_failed.connect(self._registry_failed)
+
+    def _registry_opened(self, registry: Registry) -> None:
+        self.registry = registry
+        self.location.setText(f"Registry: {self._where()}")
+        self.models_panel.set_registry(registry)
+
+    def _registry_failed(self, message: str, hint: str) -> None:
+        self.models_panel.loading.text.setText(f"{message}<br>{hint}")
+        self.location.setText("The registry could not be opened.")
+        self.show_error(message, hint)
+
+    def _where(self) -> str:
         url = self.config.database_url
         if url.startswith("sqlite:///"):
-            where = f"the folder <code>{escape(str(self.config.home))}</code>"
-        else:  # a shared database: never show its password
-            from sqlalchemy.engine import make_url
+            return str(self.config.home)
+        from sqlalchemy.engine import make_url
 
-            shown = make_url(url).render_as_string(hide_password=True)
-            store = escape(str(self.config.store_dir))
-            where = f"<code>{escape(shown)}</code>, files in <code>{store}</code>"
-        return (
-            "<h2>Modelbay</h2>"
-            f"<p>Your model registry is in {where}.</p>"
-            "<p>Add a model from a terminal with <code>modelbay import PATH</code>; "
-            "<code>modelbay list</code> shows what the registry holds.</p>"
+        return make_url(url).render_as_string(hide_password=True)
+
+    def _show_counts(self, text: str) -> None:
+        self.counts.setText(text)
+
+    # ------------------------------------------------------------------ import
+    def focus_search(self) -> None:
+        self.sidebar.setCurrentRow(0)
+        self.models_panel.search.setFocus()
+        self.models_panel.search.selectAll()
+
+    def choose_files_to_import(self) -> None:
+        dialog = QFileDialog(self, "Import models")
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
+        dialog.filesSelected.connect(
+            lambda files: self.open_import_dialog([Path(f) for f in files])
         )
+        dialog.open()
+
+    def open_import_dialog(self, paths: list[Path]) -> ImportDialog | None:
+        if not paths:
+            return None
+        if self.registry is None:
+            self.show_error("the registry is not open yet", "wait a moment and drop again")
+            return None
+        existing = {
+            self.models_panel.model.summary(r).name
+            for r in range(self.models_panel.model.rowCount())
+        }
+        dialog = ImportDialog(paths, existing, self)
+        dialog.accepted.connect(lambda: self.start_imports(dialog.requests))
+        dialog.open()
+        return dialog
+
+    def start_imports(self, requests: list[ImportRequest]) -> list[Job]:
+        registry = self.registry
+        if registry is None:
+            return []
+        jobs = []
+        for request in requests:
+
+            def work(
+                progress: ProgressCallback, cancel: CancelToken, request: ImportRequest = request
+            ) -> VersionInfo:
+                return registry.import_path(
+                    request.path,
+                    name=request.name,
+                    tags=request.tags,
+                    note=request.note,
+                    progress=progress,
+                    cancel=cancel,
+                )
+
+            job = self.imports.submit(f"Importing {request.path.name} as {request.name}", work)
+            job.sig_finished.connect(self._imported)
+            jobs.append(job)
+        self.jobs_dock.show()
+        return jobs
+
+    def _imported(self, info: VersionInfo) -> None:
+        self.sidebar.setCurrentRow(0)
+        self.models_panel.search.clear()
+        self.models_panel.refresh(select=info.name)
+        self.statusBar().showMessage(
+            f"Registered {info.ref} ({info.format}, {info.framework})", 8000
+        )
+        if info.status == "quarantined":
+            findings = (info.safety or {}).get("findings") or []
+            names = ", ".join(sorted({f.get("global", "") for f in findings}))
+            self.show_error(
+                f"{info.ref} is quarantined: loading it would run {names}",
+                "it cannot be built or deployed until someone who trusts its source approves "
+                "it (Model > Review and Approve)",
+                title="Quarantined model",
+            )
+
+    # ------------------------------------------------------------------ drag and drop
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        urls = event.mimeData().urls()
+        if urls and all(url.isLocalFile() for url in urls):
+            event.acceptProposedAction()
+            self.statusBar().showMessage(f"Drop to import {len(urls)} item(s)", 3000)
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.open_import_dialog(paths)
+
+    # ------------------------------------------------------------------ help
+    def create_demo_models(self) -> None:
+        registry = self.registry
+        if registry is None:
+            return
+        from app.demo import create_demo
+
+        job = self.imports.submit(
+            "Creating demo models",
+            lambda progress, cancel: create_demo(
+                registry, self.config.home / "demo", progress=progress, cancel=cancel
+            ),
+        )
+        job.sig_finished.connect(
+            lambda infos: self.models_panel.refresh(select=infos[0].name if infos else None)
+        )
+        self.jobs_dock.show()
+
+    def open_log_folder(self) -> None:
+        self.config.log_dir.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.config.log_dir)))
+
+    def show_about(self) -> None:
+        from app import version
+
+        QMessageBox.about(
+            self,
+            "About Modelbay",
+            f"<h3>Modelbay {version()}</h3><p>A registry, builder and deployer "
+            "for trained machine-learning models.</p>"
+            f"<p>Data: {self.config.home}</p>",
+        )
+
+    def show_error(self, message: str, hint: str = "", *, title: str = "Modelbay") -> QMessageBox:
+        """Say what failed and what to do, without blocking the window."""
+        log.warning("shown to the user: %s (%s)", message, hint)
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            title,
+            message[:1].upper() + message[1:],
+            QMessageBox.StandardButton.Ok,
+            self,
+        )
+        if hint:
+            box.setInformativeText(hint[:1].upper() + hint[1:] + ".")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
+
+    # ------------------------------------------------------------------ settings
+    def set_theme(self, theme: str) -> None:
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_theme(app, theme)
+        self.settings.setValue("theme", theme)
+        for action in self.theme_group.actions():
+            action.setChecked(action.data() == theme)
+
+    def _restore_settings(self) -> None:
+        s = self.settings
+        if s.value("version", 0, int) != SETTINGS_VERSION:
+            s.clear()  # settings from another layout: start from the defaults
+            s.setValue("version", SETTINGS_VERSION)
+        geometry = s.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = s.value("windowState")
+        if state is not None:
+            self.restoreState(state)
+        for key, splitter in (
+            ("splitter", self.splitter),
+            ("modelsSplitter", self.models_panel.splitter),
+        ):
+            sizes = s.value(key)
+            if sizes is not None:
+                splitter.restoreState(sizes)
+        panel = s.value("panel", 0, int)
+        self.sidebar.setCurrentRow(panel if isinstance(panel, int) else 0)
+        theme = str(s.value("theme", "system"))
+        for action in self.theme_group.actions():
+            action.setChecked(action.data() == theme)
+
+    def save_settings(self) -> None:
+        s = self.settings
+        s.setValue("geometry", self.saveGeometry())
+        s.setValue("windowState", self.saveState())
+        s.setValue("splitter", self.splitter.saveState())
+        s.setValue("modelsSplitter", self.models_panel.splitter.saveState())
+        s.setValue("panel", self.sidebar.currentRow())
+        s.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_settings()
+        self.imports.shutdown()
+        self.reader.shutdown()
+        if self.registry is not None:
+            self.registry.close()
+            self.registry = None
+        super().closeEvent(event)
+
+
+def current_theme(settings: QSettings) -> str:
+    theme = str(settings.value("theme", "system"))
+    return theme if theme in THEMES else "system"

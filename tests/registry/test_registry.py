@@ -306,3 +306,28 @@ def test_open_cleans_temp_files_left_by_a_crash(config: Config) -> None:
     (tmp / "incoming-abc").write_bytes(os.urandom(100))
     Registry.open(config).close()
     assert list(tmp.iterdir()) == []
+
+
+def test_models_sort_on_every_column_and_search_tags(registry: Registry, tmp_path: Path) -> None:
+    from app.registry.service import MODEL_ORDERS
+
+    for name, size, tag in [("alpha", 30, "fraud"), ("bravo", 10, "growth"), ("charlie", 20, "")]:
+        path = tmp_path / f"{name}.bin"
+        path.write_bytes(b"x" * size)
+        registry.import_path(path, name=name, tags={"team": tag} if tag else {})
+    registry.set_alias("bravo", "production", 1)
+    names = lambda **kw: [m.name for m in registry.list_models(**kw)]  # noqa: E731
+    assert names(order_by="name", descending=False) == ["alpha", "bravo", "charlie"]
+    assert names(order_by="size", descending=False) == ["bravo", "charlie", "alpha"]
+    assert names(order_by="aliases", descending=True)[0] == "bravo"
+    assert names(order_by="updated") == ["bravo", "charlie", "alpha"]
+    for order in MODEL_ORDERS:  # every column sorts, both ways, without error
+        assert sorted(names(order_by=order)) == ["alpha", "bravo", "charlie"]
+        assert sorted(names(order_by=order, descending=False)) == ["alpha", "bravo", "charlie"]
+    assert names(query="grow") == []
+    assert names(query="grow", include_tags=True) == ["bravo"]
+    assert registry.count_models(query="a", include_tags=False) == 3
+    assert registry.count_models(query="fraud", include_tags=True) == 1
+    assert names(limit=1, offset=1, order_by="name", descending=False) == ["bravo"]
+    with pytest.raises(InvalidInputError, match="cannot sort models by 'colour'"):
+        registry.list_models(order_by="colour")

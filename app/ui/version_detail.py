@@ -1,0 +1,552 @@
+"""The detail of one model: its versions, metadata, signature, files, tags, aliases, safety,
+history, and a side-by-side comparison of two versions.
+
+Every read and write goes through a :class:`~app.ui.jobs.JobQueue`; the widgets
+only show what comes back. Changes (tags, aliases, approval, archive) are
+confirmed first and reported through ``sig_changed`` so the table refreshes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont, QGuiApplication
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.cli.output import human_size, human_time
+from app.ui.theme import icon
+
+if TYPE_CHECKING:
+    from app.registry import EventInfo, Registry, VersionInfo
+    from app.ui.jobs import JobQueue
+
+COMMON_ALIASES = ("production", "staging", "candidate")
+
+
+def _table(headers: list[str], parent: QWidget) -> QTableWidget:
+    table = QTableWidget(0, len(headers), parent)
+    table.setHorizontalHeaderLabels(headers)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    table.horizontalHeader().setStretchLastSection(True)
+    table.verticalHeader().setVisible(False)
+    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+    table.setWordWrap(False)
+    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
+    return table
+
+
+def _fill(table: QTableWidget, rows: list[list[str]]) -> None:
+    table.setRowCount(len(rows))
+    for r, row in enumerate(rows):
+        for c, text in enumerate(row):
+            item = QTableWidgetItem(text)
+            item.setToolTip(text)
+            table.setItem(r, c, item)
+
+
+class VersionDetail(QWidget):
+    sig_changed = Signal(str)  # model name: something about it changed
+    sig_error = Signal(str, str)  # message, hint
+
+    def __init__(self, reader: JobQueue, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._reader = reader
+        self._registry: Registry | None = None
+        self._versions: list[VersionInfo] = []
+        self._history: list[EventInfo] = []
+        self._current: VersionInfo | None = None
+        self._pending_model: str | None = None
+        self._build()
+        self.show_nothing()
+
+    # ------------------------------------------------------------------ building
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        header = QHBoxLayout()
+        self.title = QLabel(self)
+        font = QFont(self.title.font())
+        font.setPointSizeF(font.pointSizeF() * 1.5)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.version_box = QComboBox(self)
+        self.version_box.setAccessibleName("Version")
+        self.version_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.version_box.currentIndexChanged.connect(self._version_chosen)
+        self.status = QLabel(self)
+        header.addWidget(self.title, 1)
+        header.addWidget(QLabel("Version:", self))
+        header.addWidget(self.version_box)
+        header.addWidget(self.status)
+        layout.addLayout(header)
+        self.description = QLabel(self)
+        self.description.setWordWrap(True)
+        layout.addWidget(self.description)
+
+        self.banner = QFrame(self)
+        self.banner.setObjectName("quarantineBanner")
+        self.banner.setStyleSheet(
+            "#quarantineBanner { background: #fdecea; border: 1px solid #c62828;"
+            " border-radius: 4px; } QLabel { color: #8e1b1b; }"
+        )
+        banner_layout = QHBoxLayout(self.banner)
+        banner_icon = QLabel(self.banner)
+        banner_icon.setPixmap(icon("quarantine").pixmap(24, 24))
+        self.banner_text = QLabel(self.banner)
+        self.banner_text.setWordWrap(True)
+        self.approve_button = QPushButton("Review and approve…", self.banner)
+        self.approve_button.clicked.connect(self.approve_current)
+        banner_layout.addWidget(banner_icon)
+        banner_layout.addWidget(self.banner_text, 1)
+        banner_layout.addWidget(self.approve_button)
+        layout.addWidget(self.banner)
+
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(self._build_overview(), "Overview")
+        self.signature_table = _table(["Input", "Type", "Shape"], self)
+        self.tabs.addTab(self.signature_table, "Signature")
+        self.files_table = _table(["Path", "Size", "SHA-256"], self)
+        self.tabs.addTab(self.files_table, "Files")
+        self.tabs.addTab(self._build_safety(), "Safety")
+        self.history_table = _table(["When", "Who", "What", "Version", "Details"], self)
+        self.tabs.addTab(self.history_table, "History")
+        self.tabs.addTab(self._build_compare(), "Compare")
+        layout.addWidget(self.tabs, 1)
+
+    def _build_overview(self) -> QWidget:
+        page = QWidget(self)
+        form = QFormLayout(page)
+        self.fields: dict[str, QLabel] = {}
+        for key in ("format", "framework", "size", "sha256", "created", "source", "note"):
+            label = QLabel(page)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            label.setWordWrap(True)
+            self.fields[key] = label
+            if key == "sha256":
+                row = QHBoxLayout()
+                row.addWidget(label, 1)
+                self.copy_button = QPushButton(icon("copy"), "Copy", page)
+                self.copy_button.setToolTip("Copy the content hash (Ctrl+Shift+C)")
+                self.copy_button.clicked.connect(self.copy_hash)
+                row.addWidget(self.copy_button)
+                form.addRow("SHA-256:", row)
+            else:
+                form.addRow(f"{key.capitalize()}:", label)
+        alias_row = QHBoxLayout()
+        self.aliases_label = QLabel(page)
+        self.alias_button = QPushButton(icon("alias"), "Set alias…", page)
+        self.alias_button.setToolTip("Point an alias such as production at this version")
+        self.alias_button.clicked.connect(self.set_alias_dialog)
+        alias_row.addWidget(self.aliases_label, 1)
+        alias_row.addWidget(self.alias_button)
+        form.addRow("Aliases:", alias_row)
+        self.tags_table = _table(["Tag", "Value"], page)
+        self.tags_table.setMaximumHeight(140)
+        tag_buttons = QHBoxLayout()
+        self.add_tag_button = QPushButton(icon("tag"), "Add tag…", page)
+        self.add_tag_button.clicked.connect(self.add_tag_dialog)
+        self.remove_tag_button = QPushButton("Remove tag", page)
+        self.remove_tag_button.clicked.connect(self.remove_selected_tag)
+        tag_buttons.addWidget(self.add_tag_button)
+        tag_buttons.addWidget(self.remove_tag_button)
+        tag_buttons.addStretch(1)
+        form.addRow("Tags:", self.tags_table)
+        form.addRow("", tag_buttons)
+        return page
+
+    def _build_safety(self) -> QWidget:
+        page = QWidget(self)
+        layout = QVBoxLayout(page)
+        self.verdict_label = QLabel(page)
+        self.verdict_label.setWordWrap(True)
+        layout.addWidget(self.verdict_label)
+        self.findings_table = _table(["Severity", "Would import", "In file", "Why"], page)
+        layout.addWidget(self.findings_table, 1)
+        return page
+
+    def _build_compare(self) -> QWidget:
+        page = QWidget(self)
+        layout = QVBoxLayout(page)
+        pick = QHBoxLayout()
+        self.compare_a = QComboBox(page)
+        self.compare_b = QComboBox(page)
+        self.compare_a.setAccessibleName("First version to compare")
+        self.compare_b.setAccessibleName("Second version to compare")
+        self.compare_a.currentIndexChanged.connect(self._compare)
+        self.compare_b.currentIndexChanged.connect(self._compare)
+        pick.addWidget(QLabel("Compare version", page))
+        pick.addWidget(self.compare_a)
+        pick.addWidget(QLabel("with", page))
+        pick.addWidget(self.compare_b)
+        pick.addStretch(1)
+        layout.addLayout(pick)
+        self.compare_table = _table(["", "A", "B"], page)
+        layout.addWidget(self.compare_table, 1)
+        return page
+
+    # ------------------------------------------------------------------ loading
+    def set_registry(self, registry: Registry | None) -> None:
+        self._registry = registry
+        self.show_nothing()
+
+    def show_nothing(self) -> None:
+        self._versions, self._history, self._current = [], [], None
+        self.title.setText("No model selected")
+        self.description.setText("Select a model in the list to see its versions.")
+        self.version_box.blockSignals(True)
+        self.version_box.clear()
+        self.version_box.blockSignals(False)
+        self.status.clear()
+        self.banner.hide()
+        self.tabs.setEnabled(False)
+
+    @property
+    def current(self) -> VersionInfo | None:
+        return self._current
+
+    def show_model(self, name: str, *, version: int | None = None) -> None:
+        registry = self._registry
+        if registry is None:
+            return
+        self._pending_model = name
+
+        def read(_p: object, _c: object) -> tuple[list[VersionInfo], list[EventInfo]]:
+            versions = [registry.get(f"{v.name}:{v.version}") for v in registry.versions_of(name)]
+            return versions, registry.history(name)
+
+        job = self._reader.submit(f"reading {name}", read, listed=False)
+        job.sig_finished.connect(lambda result: self._model_arrived(name, version, result))
+        job.sig_failed.connect(self.sig_error.emit)
+
+    def _model_arrived(
+        self, name: str, version: int | None, result: tuple[list[VersionInfo], list[EventInfo]]
+    ) -> None:
+        if name != self._pending_model:
+            return  # the user selected another model meanwhile
+        self._versions, self._history = result
+        if not self._versions:
+            self.show_nothing()
+            return
+        self.tabs.setEnabled(True)
+        latest = self._versions[0]
+        self.title.setText(latest.name)
+        self.description.setText(latest.description or f"{len(self._versions)} version(s)")
+        labels = [
+            f"{v.version}"
+            + (" (latest)" if i == 0 else "")
+            + (f" · {', '.join(v.aliases)}" if v.aliases else "")
+            for i, v in enumerate(self._versions)
+        ]
+        for box in (self.version_box, self.compare_a, self.compare_b):
+            box.blockSignals(True)
+            box.clear()
+            box.addItems(labels)
+            box.blockSignals(False)
+        index = next((i for i, v in enumerate(self._versions) if v.version == version), 0)
+        self.version_box.setCurrentIndex(index)
+        self.compare_a.setCurrentIndex(min(1, len(labels) - 1))
+        self.compare_b.setCurrentIndex(0)
+        self._version_chosen(index)
+        self._compare()
+        _fill(
+            self.history_table,
+            [
+                [
+                    human_time(e.at),
+                    e.actor,
+                    e.action,
+                    "" if e.version is None else str(e.version),
+                    " ".join(f"{k}={v}" for k, v in e.details.items() if v is not None),
+                ]
+                for e in reversed(self._history)
+            ],
+        )
+
+    def _version_chosen(self, index: int) -> None:
+        if not 0 <= index < len(self._versions):
+            return
+        info = self._versions[index]
+        self._current = info
+        self.status.setText(info.status)
+        colour = {"quarantined": "#c62828", "archived": "#8a8a8a"}.get(info.status, "#2e7d32")
+        self.status.setStyleSheet(f"color: {colour}; font-weight: bold;")
+        framework = info.framework + (
+            f" {info.framework_version}" if info.framework_version else ""
+        )
+        self.fields["format"].setText(info.format)
+        self.fields["framework"].setText(framework)
+        self.fields["size"].setText(f"{human_size(info.size)} in {info.file_count} file(s)")
+        self.fields["sha256"].setText(f"{info.sha256[:16]}…{info.sha256[-8:]}")
+        self.fields["sha256"].setToolTip(info.sha256)
+        self.fields["created"].setText(f"{human_time(info.created_at)} by {info.created_by}")
+        self.fields["source"].setText(info.source_path or "-")
+        self.fields["source"].setToolTip(info.source_path)
+        self.fields["note"].setText(info.note or "-")
+        self.aliases_label.setText(", ".join(info.aliases) or "none")
+        _fill(self.tags_table, [[k, v] for k, v in info.tags.items()])
+        _fill(self.files_table, [[f.path, human_size(f.size), f.sha256] for f in info.files])
+        _fill(self.signature_table, _signature_rows(info.signature))
+        self._show_safety(info)
+
+    def _show_safety(self, info: VersionInfo) -> None:
+        safety = info.safety or {}
+        findings = safety.get("findings") or []
+        verdict = safety.get("verdict", "unknown")
+        approved = safety.get("approved")
+        text = {
+            "safe": "Safe: every global its pickles import is one that real model libraries use.",
+            "suspicious": "Suspicious: it imports globals that known model libraries do not use.",
+            "dangerous": "Dangerous: loading it would run code it carries.",
+            "unknown": safety.get("message") or "Not scanned: the format is not recognised.",
+        }.get(verdict, verdict)
+        if isinstance(approved, dict):
+            text += f" Approved by {approved.get('by')} on {approved.get('at', '')[:10]}."
+        if info.format not in {"pickle", "joblib", "torch", "torchscript", "mlflow"} and (
+            verdict == "safe"
+        ):
+            text = f"Safe: a {info.format} file holds no code that runs when it is loaded."
+        self.verdict_label.setText(text)
+        _fill(
+            self.findings_table,
+            [
+                [f.get("severity", ""), f.get("global", ""), f.get("path", ""), f.get("why", "")]
+                for f in findings
+            ],
+        )
+        if info.status == "quarantined":
+            names = ", ".join(sorted({f.get("global", "") for f in findings})) or "code"
+            self.banner_text.setText(
+                f"<b>Quarantined.</b> Loading {info.name}:{info.version} would run {names}. "
+                "It cannot be built or deployed until someone who trusts its source approves it."
+            )
+            self.banner.show()
+        else:
+            self.banner.hide()
+
+    def _compare(self, *_args: object) -> None:
+        a, b = self.compare_a.currentIndex(), self.compare_b.currentIndex()
+        if not (0 <= a < len(self._versions) and 0 <= b < len(self._versions)):
+            self.compare_table.setRowCount(0)
+            return
+        left, right = self._versions[a], self._versions[b]
+        self.compare_table.setHorizontalHeaderLabels(
+            ["", f"version {left.version}", f"version {right.version}"]
+        )
+        rows = [[label, *pair] for label, pair in _comparison(left, right)]
+        _fill(self.compare_table, rows)
+        bold = QFont(self.compare_table.font())
+        bold.setBold(True)
+        for r, row in enumerate(rows):
+            if row[1] != row[2]:
+                for c in range(3):
+                    cell = self.compare_table.item(r, c)
+                    if cell is not None:
+                        cell.setFont(bold)
+
+    # ------------------------------------------------------------------ actions
+    def copy_hash(self) -> None:
+        if self._current is not None:
+            QGuiApplication.clipboard().setText(self._current.sha256)
+
+    def _run_change(self, title: str, change: Any) -> None:
+        info = self._current
+        if info is None or self._registry is None:
+            return
+        name, version = info.name, info.version
+        job = self._reader.submit(title, lambda _p, _c: change(), listed=False)
+        job.sig_finished.connect(lambda _r: self._after_change(name, version))
+        job.sig_failed.connect(self.sig_error.emit)
+
+    def _after_change(self, name: str, version: int) -> None:
+        self.sig_changed.emit(name)
+        self.show_model(name, version=version)
+
+    def add_tag_dialog(self) -> None:
+        info = self._current
+        if info is None or self._registry is None:
+            return
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Add tag")
+        dialog.setLabelText(f"Tag for {info.ref}, as key=value:")
+        dialog.setTextValue("")
+        dialog.textValueSelected.connect(self._add_tag)
+        dialog.open()
+
+    def _add_tag(self, text: str) -> None:
+        from app.errors import InvalidInputError
+        from app.registry.names import parse_tag
+
+        registry, info = self._registry, self._current
+        if registry is None or info is None:
+            return
+        try:
+            key, value = parse_tag(text.strip())
+        except InvalidInputError as exc:
+            self.sig_error.emit(exc.message, exc.hint or "")
+            return
+        self._run_change(f"tagging {info.ref}", lambda: registry.set_tags(info.ref, {key: value}))
+
+    def remove_selected_tag(self) -> None:
+        registry, info = self._registry, self._current
+        row = self.tags_table.currentRow()
+        cell = self.tags_table.item(row, 0) if row >= 0 else None
+        if registry is None or info is None or cell is None:
+            return
+        key = cell.text()
+        self._run_change(f"untagging {info.ref}", lambda: registry.remove_tags(info.ref, [key]))
+
+    def set_alias_dialog(self) -> None:
+        info = self._current
+        if info is None or self._registry is None:
+            return
+        existing = sorted({a for v in self._versions for a in v.aliases})
+        choices = list(dict.fromkeys([*existing, *COMMON_ALIASES]))
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Set alias")
+        dialog.setLabelText(f"Point which alias at {info.ref}?")
+        dialog.setComboBoxItems(choices)
+        dialog.setComboBoxEditable(True)
+        dialog.textValueSelected.connect(self._confirm_alias)
+        dialog.open()
+
+    def _confirm_alias(self, alias: str) -> None:
+        registry, info = self._registry, self._current
+        alias = alias.strip()
+        if registry is None or info is None or not alias:
+            return
+        holder = next((v for v in self._versions if alias in v.aliases), None)
+        if holder is not None and holder.version == info.version:
+            return
+        move = f"from version {holder.version} " if holder else ""
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Move alias",
+            f"Point {info.name}@{alias} {move}to version {info.version}?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setInformativeText("Anything that uses the alias will get this version from now on.")
+
+        def decided(button: int) -> None:
+            if button == QMessageBox.StandardButton.Yes:
+                self._run_change(
+                    f"moving {info.name}@{alias}",
+                    lambda: registry.set_alias(info.name, alias, info.version),
+                )
+
+        box.finished.connect(decided)
+        box.open()
+
+    def approve_current(self) -> None:
+        registry, info = self._registry, self._current
+        if registry is None or info is None or info.status != "quarantined":
+            return
+        findings = (info.safety or {}).get("findings") or []
+        names = "\n".join(sorted({f"  • {f.get('global')} (in {f.get('path')})" for f in findings}))
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Approve a quarantined model",
+            f"Loading {info.ref} would run:\n\n{names}\n\n"
+            "Approve it only if you trust where it comes from. Whoever loads it, including "
+            "the images Modelbay builds, will run this code.",
+            QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        approve = box.addButton("Approve and release", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+
+        def decided(_result: int) -> None:
+            if box.clickedButton() is approve:
+                self._run_change(f"approving {info.ref}", lambda: registry.approve(info.ref))
+
+        box.finished.connect(decided)
+        box.open()
+
+    def archive_current(self) -> None:
+        registry, info = self._registry, self._current
+        if registry is None or info is None or info.status == "archived":
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Archive version",
+            f"Archive {info.ref}? It stays in the registry and its history, but is no longer "
+            "offered for use.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            self,
+        )
+
+        def decided(button: int) -> None:
+            if button == QMessageBox.StandardButton.Yes:
+                self._run_change(f"archiving {info.ref}", lambda: registry.archive(info.ref))
+
+        box.finished.connect(decided)
+        box.open()
+
+
+def _signature_rows(signature: dict[str, Any] | None) -> list[list[str]]:
+    if not signature:
+        return [["(this file records no signature)", "", ""]]
+    if "tensors" in signature:
+        return [
+            [t.get("name", ""), str(t.get("dtype", "")), str(t.get("shape", ""))]
+            for t in signature["tensors"]
+        ]
+    rows = []
+    for item in signature.get("inputs") or []:
+        if isinstance(item, dict):
+            rows.append(
+                [
+                    str(item.get("name", "")),
+                    str(item.get("type", "")),
+                    "" if item.get("shape") is None else str(item.get("shape")),
+                ]
+            )
+    if not rows and signature.get("n_features"):
+        rows.append([f"{signature['n_features']} unnamed features", "number", ""])
+    return rows
+
+
+def _comparison(left: VersionInfo, right: VersionInfo) -> list[tuple[str, tuple[str, str]]]:
+    def both(getter: Any) -> tuple[str, str]:
+        return str(getter(left)), str(getter(right))
+
+    def dumped(value: Any) -> str:
+        return "-" if value in (None, {}, []) else json.dumps(value, sort_keys=True)
+
+    return [
+        ("Status", both(lambda v: v.status)),
+        ("Format", both(lambda v: v.format)),
+        ("Framework", both(lambda v: f"{v.framework} {v.framework_version or ''}".strip())),
+        ("Size", both(lambda v: human_size(v.size))),
+        ("Files", both(lambda v: v.file_count)),
+        ("SHA-256", both(lambda v: v.sha256[:16])),
+        ("Aliases", both(lambda v: ", ".join(v.aliases) or "-")),
+        ("Tags", both(lambda v: ", ".join(f"{k}={x}" for k, x in v.tags.items()) or "-")),
+        ("Params", both(lambda v: dumped(v.params))),
+        ("Metrics", both(lambda v: dumped(v.metrics))),
+        (
+            "Signature",
+            both(lambda v: "; ".join(" ".join(r).strip() for r in _signature_rows(v.signature))),
+        ),
+        ("Safety", both(lambda v: (v.safety or {}).get("verdict", "-"))),
+        ("Created", both(lambda v: f"{human_time(v.created_at)} by {v.created_by}")),
+        ("Note", both(lambda v: v.note or "-")),
+    ]
