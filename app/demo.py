@@ -310,9 +310,8 @@ def create_demo(
             progress(step, total, f"skipped {model.name}: {missing}")
             result.skipped[model.name] = missing
             continue
-        _require(
-            "sklearn", "pandas"
-        )  # here, not up front: a rerun that trains nothing loads neither
+        # Checked here, not up front: a rerun that trains nothing never loads them.
+        _require("sklearn", "pandas")
         progress(step, total, f"training {model.name}")
         try:
             trained = model.train(_folder(workdir))

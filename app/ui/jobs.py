@@ -48,9 +48,12 @@ class Job(QObject):
     sig_finished = Signal(object)  # the result
     sig_failed = Signal(str, str)  # message, hint ("" when none)
 
-    # emitted on the pool thread, delivered (queued) on this object's thread
-    _from_worker_progress = Signal(object, object, str)
-    _from_worker_state = Signal(object)
+    # Emitted on the pool thread, delivered (queued) on this object's thread. They carry
+    # only plain values; the result and the error travel in attributes written before the
+    # state signal is emitted, so no Python object is shared across threads by Qt.
+    # float: exact for byte counts up to 2**53, where Qt's int would overflow at 2 GiB
+    _from_worker_progress = Signal(float, float, str)  # total -1: unknown
+    _from_worker_state = Signal(str)
 
     _ids = itertools.count(1)
 
@@ -67,7 +70,7 @@ class Job(QObject):
         self.error: tuple[str, str] | None = None
         self.result: Any = None
         self._from_worker_progress.connect(self._on_progress)
-        self._from_worker_state.connect(self._on_state)
+        self._from_worker_state.connect(self._on_state_value)
 
     def cancel(self) -> None:
         self.cancel_token.cancel()
@@ -81,37 +84,40 @@ class Job(QObject):
     # -- runs on a pool thread
     def run(self) -> None:
         if self.cancel_token.cancelled:
-            self._from_worker_state.emit(JobState.CANCELLED)
+            self._from_worker_state.emit(JobState.CANCELLED.value)
             return
-        self._from_worker_state.emit(JobState.RUNNING)
+        self._from_worker_state.emit(JobState.RUNNING.value)
 
         def report(done: int, total: int | None, message: str) -> None:
-            self._from_worker_progress.emit(done, total, message)
+            self._from_worker_progress.emit(done, -1 if total is None else total, message)
 
         try:
             self.result = self.work(report, self.cancel_token)
         except Cancelled:
-            self._from_worker_state.emit(JobState.CANCELLED)
+            self._from_worker_state.emit(JobState.CANCELLED.value)
         except ModelbayError as exc:
             log.warning("%s failed: %s", self.title, exc)
             self.error = (exc.message, exc.hint or "")
-            self._from_worker_state.emit(JobState.FAILED)
+            self._from_worker_state.emit(JobState.FAILED.value)
         except Exception as exc:  # noqa: BLE001 - a bug: words for the user, traceback to the log
             log.exception("%s failed with an internal error", self.title)
             self.error = (
                 f"internal error: {type(exc).__name__}: {exc}",
                 "please report it with the log file (Help > Open Log Folder)",
             )
-            self._from_worker_state.emit(JobState.FAILED)
+            self._from_worker_state.emit(JobState.FAILED.value)
         else:
-            self._from_worker_state.emit(JobState.DONE)
+            self._from_worker_state.emit(JobState.DONE.value)
 
     # -- GUI thread
-    def _on_progress(self, done: int, total: int | None, message: str) -> None:
-        self.done, self.total = done, total
+    def _on_progress(self, done: float, total: float, message: str) -> None:
+        self.done, self.total = int(done), (None if total < 0 else int(total))
         if message:
             self.message = message
         self.sig_progress.emit()
+
+    def _on_state_value(self, value: str) -> None:
+        self._on_state(JobState(value))
 
     def _on_state(self, state: JobState) -> None:
         if self.finished or self.state is state:
@@ -158,6 +164,8 @@ class JobQueue(QObject):
         if listed:
             self.jobs.append(job)
             self.sig_added.emit(job)
+        else:  # nobody lists it: free it once its outcome has been delivered
+            job.sig_state.connect(lambda _state: job.deleteLater() if job.finished else None)
         self.pool.start(_Runnable(job))
         return job
 
