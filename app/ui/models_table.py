@@ -21,9 +21,10 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QIcon
 
 from app.cli.output import human_size, human_time
+from app.ui.theme import icon
 
 if TYPE_CHECKING:
     from app.registry import ModelSummary, Registry
@@ -122,28 +123,19 @@ class ModelsTableModel(QAbstractTableModel):
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
             return None
         summary = self._rows[index.row()]
-        latest = summary.latest
         column = COLUMNS[index.column()][1]
         if role == Qt.ItemDataRole.DisplayRole:
             return _display(summary, column)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            if column == "status" and latest.status == "quarantined":
-                return (
-                    "Quarantined: loading this model would run code it carries. Open it to review."
-                )
-            if column == "name":
-                return summary.description or f"{summary.version_count} version(s)"
-            return None
-        if role == Qt.ItemDataRole.ForegroundRole and column == "status":
-            if latest.status == "quarantined":
-                return QBrush(_QUARANTINE_COLOUR)
-            if latest.status == "archived":
-                return QBrush(_ARCHIVED_COLOUR)
-            return None
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in {"latest_version", "size"}:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == SUMMARY_ROLE:
             return summary
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in {"latest_version", "size"}:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return _tooltip(summary, column)
+        if role == Qt.ItemDataRole.DecorationRole and column == "name":
+            return _safety_icon(summary)
+        if role == Qt.ItemDataRole.ForegroundRole and column == "status":
+            return _STATUS_BRUSHES.get(summary.latest.status)
         return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
@@ -209,6 +201,25 @@ class ModelsTableModel(QAbstractTableModel):
         if generation == self._generation:
             self._fetching = False
             self.sig_failed.emit(message)
+
+
+_STATUS_BRUSHES = {"quarantined": QBrush(_QUARANTINE_COLOUR), "archived": QBrush(_ARCHIVED_COLOUR)}
+
+
+def _tooltip(summary: ModelSummary, column: str) -> str | None:
+    if column == "status" and summary.latest.status == "quarantined":
+        return "Quarantined: loading this model would run code it carries. Open it to review."
+    if column == "name":
+        return summary.description or f"{summary.version_count} version(s)"
+    return None
+
+
+def _safety_icon(summary: ModelSummary) -> QIcon | None:
+    if summary.latest.status == "quarantined":
+        return icon("quarantine")
+    if (summary.latest.safety or {}).get("verdict") == "suspicious":
+        return icon("warning")
+    return None
 
 
 def _framework(summary: ModelSummary) -> str:

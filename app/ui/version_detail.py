@@ -133,7 +133,10 @@ class VersionDetail(QWidget):
 
     def _build_overview(self) -> QWidget:
         page = QWidget(self)
-        form = QFormLayout(page)
+        outer = QVBoxLayout(page)
+        form = QFormLayout()
+        outer.addLayout(form)
+        outer.addStretch(1)  # rows stay together at the top instead of spreading out
         self.fields: dict[str, QLabel] = {}
         for key in ("format", "framework", "size", "sha256", "created", "source", "note"):
             label = QLabel(page)

@@ -16,7 +16,15 @@ from types import ModuleType
 
 from tests.benchmarks._common import BENCH_DIR
 
-BENCHMARKS = ("registry_scale", "populate", "cli_list", "import_throughput", "format_scan")
+BENCHMARKS = (
+    "registry_scale",
+    "populate",
+    "cli_list",
+    "import_throughput",
+    "format_scan",
+    "gui_responsiveness",
+    "gui_start",
+)
 
 
 def _module(name: str) -> ModuleType:

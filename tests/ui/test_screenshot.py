@@ -86,3 +86,31 @@ def test_modelbay_opens_a_real_window(
     # The window is really drawn: the screen is not the flat black of an empty X server.
     colours = {image.pixel(x, y) for x in range(0, 1280, 16) for y in range(0, 800, 16)}
     assert len(colours) > 2
+
+
+@pytest.mark.integration
+@pytest.mark.display
+def test_a_tour_of_the_real_window_in_pictures(display: XDisplay | None, tmp_path: Path) -> None:
+    """Empty registry, demo models, compare, quarantine, import dialog, dark theme."""
+    require(display is not None, "an X server (apt-get install xvfb x11-utils)")
+    assert display is not None
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "DISPLAY": display.name, "MODELBAY_HOME": str(tmp_path / "unused")}
+    env.pop("QT_QPA_PLATFORM", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.ui.tour", str(OUTPUT)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    from PySide6.QtGui import QImage
+
+    names = ["empty-registry", "models", "compare", "quarantine", "import-dialog", "dark"]
+    for name in names:
+        image = QImage(str(OUTPUT / f"{name}.png"))
+        assert (image.width(), image.height()) == (1280, 800), name
+        colours = {image.pixel(x, y) for x in range(0, 1260, 20) for y in range(0, 780, 20)}
+        assert len(colours) > 8, f"{name}.png looks blank"
