@@ -24,6 +24,10 @@ def run() -> int:
     app.setDesktopFileName("modelbay")
     window = MainWindow(config)
     apply_theme(app, current_theme(window.settings))
+    # "system" follows the desktop when it switches between light and dark while we run
+    app.styleHints().colorSchemeChanged.connect(
+        lambda _scheme: apply_theme(app, current_theme(window.settings))
+    )
     window.show()
     log.info("Modelbay started on %s", config.home)
     return int(app.exec())
