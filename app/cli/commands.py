@@ -318,12 +318,19 @@ def history(args: argparse.Namespace) -> int:
                 e.actor,
                 e.action,
                 "" if e.version is None else str(e.version),
-                " ".join(f"{k}={v}" for k, v in e.details.items() if v is not None),
+                " ".join(f"{k}={_plain(v)}" for k, v in e.details.items() if v is not None),
             ]
             for e in events
         ],
     )
     return 0
+
+
+def _plain(value: Any) -> str:
+    """A detail value as a person reads it: JSON for lists and dicts, text otherwise."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
 
 
 def verify(args: argparse.Namespace) -> int:
