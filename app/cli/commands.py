@@ -32,8 +32,16 @@ def _registry() -> Iterator[Registry]:
 
 
 def _emit_json(value: Any) -> None:
-    json.dump(value, sys.stdout, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")
+    """Pretty JSON for a person at a terminal; one compact line for a pipe or a file.
+
+    The compact form uses json's C encoder (indentation forces the slow pure-Python
+    one), which matters for `modelbay list --json` on a large registry.
+    """
+    if sys.stdout.isatty():
+        text = json.dumps(value, ensure_ascii=False, indent=2)
+    else:
+        text = json.dumps(value, ensure_ascii=False)
+    sys.stdout.write(text + "\n")
 
 
 def _tags(items: Sequence[str]) -> dict[str, str]:
