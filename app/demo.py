@@ -82,7 +82,7 @@ class _DemoModel:
 # ---------------------------------------------------------------------- the models
 def _split(data: Any, *, stratify: bool) -> tuple[Any, Any, Any, Any]:
     """A fixed train/test split of a scikit-learn ``Bunch`` loaded with ``as_frame=True``."""
-    from sklearn.model_selection import train_test_split  # type: ignore[import-untyped]
+    from sklearn.model_selection import train_test_split
 
     parts = train_test_split(
         data.data,
@@ -111,9 +111,9 @@ def _tags(task: str, dataset: str, score_name: str, score: float, reference: str
 
 
 def _train_iris(folder: Path) -> list[_Trained]:
-    import joblib  # type: ignore[import-untyped]
-    from sklearn.datasets import load_iris  # type: ignore[import-untyped]
-    from sklearn.ensemble import RandomForestClassifier  # type: ignore[import-untyped]
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
 
     x_train, x_test, y_train, y_test = _split(load_iris(as_frame=True), stratify=True)
     reference = _write_reference(x_train, folder / "iris-reference.csv")
@@ -141,9 +141,9 @@ def _train_wine(folder: Path) -> list[_Trained]:
     import pickle
 
     from sklearn.datasets import load_wine
-    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
-    from sklearn.pipeline import make_pipeline  # type: ignore[import-untyped]
-    from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     x_train, x_test, y_train, y_test = _split(load_wine(as_frame=True), stratify=True)
     reference = _write_reference(x_train, folder / "wine-reference.csv")
@@ -164,8 +164,8 @@ def _train_wine(folder: Path) -> list[_Trained]:
 
 
 def _train_diabetes(folder: Path) -> list[_Trained]:
-    from skl2onnx import convert_sklearn  # type: ignore[import-untyped]
-    from skl2onnx.common.data_types import FloatTensorType  # type: ignore[import-untyped]
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
     from sklearn.datasets import load_diabetes
     from sklearn.linear_model import LinearRegression
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from app.cli import commands
 from app.errors import ModelbayError
@@ -137,6 +138,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     json_flag(p)
     p.set_defaults(run=commands.demo)
+
+    p = add("serve", "serve a version over HTTP on this machine (MLflow's scoring protocol)")
+    p.add_argument("ref", metavar="REF", help="NAME, NAME:VERSION or NAME@ALIAS")
+    p.add_argument("--port", type=_positive_int, default=5000)
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: this machine only)"
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="server processes (one per core for throughput)",
+    )
+    p.add_argument(
+        "--profile",
+        type=Path,
+        metavar="JSON",
+        help="reference profile for the monitoring windows (a JSON file)",
+    )
+    p.add_argument(
+        "--window-seconds", type=float, default=60.0, help="length of one monitoring window"
+    )
+    p.add_argument("--no-monitoring", action="store_true", help="do not keep monitoring windows")
+    p.set_defaults(run=commands.serve)
 
     p = add("gui", "open the desktop app (the same as running modelbay alone)")
     p.set_defaults(run=commands.gui)

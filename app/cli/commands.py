@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from app.cli.output import human_size, human_time, print_table
 from app.cli.progress import terminal_progress
@@ -422,6 +422,52 @@ def _print_demo(result: DemoResult, workdir: Path) -> None:
         "next: `modelbay list` to see them, `modelbay show iris-classifier@production` for one, "
         f"or `modelbay` to open the app (model files and reference CSVs: {workdir})"
     )
+
+
+def serve(args: argparse.Namespace) -> NoReturn:
+    """Prepare the version's model folder, then become the serving runtime (exec)."""
+    import os
+
+    from app.bundle import write_model_folder
+
+    profile = None
+    if args.profile is not None:
+        try:
+            profile = json.loads(Path(args.profile).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InvalidInputError(f"cannot read the profile {args.profile}: {exc}") from None
+    with _registry() as registry:
+        info = registry.get(parse_ref(args.ref))
+        serving = registry.store.root.parent / "serving"
+        serving.mkdir(parents=True, exist_ok=True)
+        folder = write_model_folder(registry, info, serving / info.sha256[:16], profile=profile)
+    argv = [
+        sys.executable,
+        "-m",
+        "app.serving",
+        "--model-dir",
+        str(folder),
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+        "--workers",
+        str(args.workers),
+        "--window-seconds",
+        str(args.window_seconds),
+        "--log-level",
+        "info",
+    ]
+    if args.no_monitoring:
+        argv.append("--no-monitoring")
+    print(
+        f"serving {info.ref} ({info.format}, {info.framework}) on http://{args.host}:{args.port}"
+        "  (POST /invocations; Ctrl-C stops)",
+        file=sys.stderr,
+    )
+    sys.stderr.flush()
+    # exec: SIGTERM and Ctrl-C now go straight to the server, which stops gracefully
+    os.execv(sys.executable, argv)  # noqa: S606 - a fixed argument list, no shell
 
 
 def gui(args: argparse.Namespace) -> int:

@@ -16,17 +16,35 @@ interval is how long the window was frozen::
 It measures only while the event loop runs: time spent before ``start()`` or
 outside any event loop (e.g. constructing a window before ``exec()``) shows up
 as one long gap only if it happens between two ticks.
+
+Each tick also reads the CPU time of the GUI thread and of the whole process,
+so a :class:`Stall` tells a busy GUI thread (its own CPU time is about the
+stall: a slow slot, a big layout) from a waiting one (little CPU of its own:
+the GIL held by a worker, a lock, I/O, or a machine too busy to schedule it).
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from PySide6.QtCore import QObject, QTimer
 
 DEFAULT_INTERVAL_MS = 5
+
+
+class Stall(NamedTuple):
+    """One late tick: when it ended, how long the loop was stuck, and who used the CPU."""
+
+    ended_s: float
+    """Seconds after ``start()`` at which the late tick came."""
+    stall_ms: float
+    """The gap minus the interval."""
+    gui_cpu_ms: float
+    """CPU time the GUI thread itself used during the gap."""
+    process_cpu_ms: float
+    """CPU time all threads of the process used during the gap."""
 
 
 class Heartbeat:
@@ -51,12 +69,16 @@ class Heartbeat:
         self._last: float | None = None
         self._gaps: list[float] = []  # seconds between consecutive ticks
         self._ends: list[float] = []  # perf_counter() at the tick that closed each gap
+        self._cpu: tuple[float, float] = (0.0, 0.0)  # (thread, process) CPU s at the last tick
+        self._gui_cpu: list[float] = []  # GUI-thread CPU seconds spent in each gap
+        self._process_cpu: list[float] = []  # whole-process CPU seconds spent in each gap
 
     # ------------------------------------------------------------------ control
     def start(self) -> None:
         """Forget earlier measurements and start ticking (the first gap starts now)."""
-        self._gaps.clear()
-        self._ends.clear()
+        for samples in (self._gaps, self._ends, self._gui_cpu, self._process_cpu):
+            samples.clear()
+        self._cpu = (time.thread_time(), time.process_time())
         self._started_at = time.perf_counter()
         self._stopped_at = None
         self._last = self._started_at
@@ -74,10 +96,14 @@ class Heartbeat:
 
     def _tick(self) -> None:
         now = time.perf_counter()
+        cpu = (time.thread_time(), time.process_time())
         if self._last is not None:
             self._gaps.append(now - self._last)
             self._ends.append(now)
+            self._gui_cpu.append(cpu[0] - self._cpu[0])
+            self._process_cpu.append(cpu[1] - self._cpu[1])
         self._last = now
+        self._cpu = cpu
 
     # ------------------------------------------------------------------ results
     @property
@@ -121,15 +147,17 @@ class Heartbeat:
             raise ValueError(f"a percentile lies between 0 and 100, not {percent}")
         return percentile(self.gaps_ms, percent)
 
-    def stalls(self, over_ms: float) -> list[tuple[float, float]]:
-        """The stalls longer than ``over_ms``: (seconds after ``start()`` it ended, stall ms)."""
+    def stalls(self, over_ms: float) -> list[Stall]:
+        """Every stall longer than ``over_ms``, in the order they happened."""
         if self._started_at is None:
             return []
-        start = self._started_at
+        start, interval = self._started_at, self.interval_ms
         return [
-            (end - start, gap * 1000 - self.interval_ms)
-            for gap, end in zip(self._gaps, self._ends, strict=True)
-            if gap * 1000 - self.interval_ms > over_ms
+            Stall(end - start, gap * 1000 - interval, gui * 1000, process * 1000)
+            for gap, end, gui, process in zip(
+                self._gaps, self._ends, self._gui_cpu, self._process_cpu, strict=True
+            )
+            if gap * 1000 - interval > over_ms
         ]
 
     def summary(self) -> str:
