@@ -34,7 +34,7 @@ def check_servable(info: VersionInfo) -> None:
         raise ConflictError(f"{info.ref} is archived", hint="serve a version that is not archived")
     if info.format not in SERVABLE_FORMATS:
         raise InvalidInputError(
-            f"{info.ref} is a {info.format} model, which the serving runtime cannot load",
+            f"{info.ref} is in the {info.format} format, which the serving runtime cannot load",
             hint="it serves " + ", ".join(SERVABLE_FORMATS),
         )
 
@@ -64,6 +64,7 @@ def write_model_folder(
     if not (marker.exists() and marker.read_text(encoding="utf-8") == metadata):
         if root.exists():
             shutil.rmtree(root)
+        root.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=root.parent))
         registry.store.export(info.files, staging)
         (staging / METADATA_FILE).write_text(metadata, encoding="utf-8")

@@ -24,6 +24,7 @@ BENCHMARKS = (
     "format_scan",
     "gui_responsiveness",
     "gui_start",
+    "serving",
 )
 
 

@@ -80,6 +80,28 @@ class Phase:
         )
 
 
+def describe(stall: Stall) -> str:
+    """Where a stall's time went, in words."""
+    queued, blocked = stall.gui_queued_ms, stall.gui_blocked_ms
+    where = f"GUI thread running {stall.gui_cpu_ms:.0f} ms"
+    if queued is not None and blocked is not None:
+        where += (
+            f", waiting for a free CPU {queued:.0f} ms, asleep (GIL, lock or I/O) {blocked:.0f} ms"
+        )
+    return (
+        f"{stall.stall_ms:.0f} ms, ending {stall.ended_s:.3f} s in: {where}; whole process "
+        f"CPU {stall.process_cpu_ms:.0f} ms"
+    )
+
+
+def machine_load(before: float, after: float) -> str:
+    """A line on how busy the machine was: stalls on a shared box are partly other work."""
+    return (
+        f"machine: {os.cpu_count()} CPUs, 1-minute load average {before:.2f} before, "
+        f"{after:.2f} after"
+    )
+
+
 def copy_home(source: Path, workdir: Path) -> Path:
     """A private copy of a cached data home, in a temp folder under ``workdir``."""
     scratch = Path(tempfile.mkdtemp(prefix="gui-", dir=workdir))
@@ -233,9 +255,11 @@ def run(args: argparse.Namespace) -> None:
     cached = modelbay_home(workdir, args.models, args.versions, refill=args.refill)
     source = random_file(workdir, args.import_mib << 20)
     home = copy_home(cached, workdir)
+    load_before = os.getloadavg()[0]
     try:
         result = measure(home, source, args.scroll_pages)
     finally:
+        load_after = os.getloadavg()[0]
         shutil.rmtree(home.parent, ignore_errors=True)
         os.sync()
 
@@ -246,6 +270,8 @@ def run(args: argparse.Namespace) -> None:
         f"gui_responsiveness: MainWindow @{n} versions (a copy), offscreen, heartbeat every "
         f"5 ms on the GUI thread"
     )
+
+    print(machine_load(load_before, load_after))
 
     def since_start(name: str) -> str:
         return f"{marks[name] - marks['start']:.3f}"
@@ -297,11 +323,7 @@ def run(args: argparse.Namespace) -> None:
     )
     for p in phases:
         for stall in p.stalls:
-            print(
-                f"  stall in {p.title.split(':')[0]}: {stall.stall_ms:.0f} ms, ending "
-                f"{stall.ended_s:.3f} s in; CPU meanwhile: GUI thread {stall.gui_cpu_ms:.0f} ms, "
-                f"whole process {stall.process_cpu_ms:.0f} ms"
-            )
+            print(f"  stall in {p.title.split(':')[0]}: {describe(stall)}")
     worst = max(phases, key=lambda p: p.longest_stall_ms)
     verdict(
         "longest GUI event-loop stall (open, scroll, 1 GiB import)",

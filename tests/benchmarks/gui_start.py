@@ -46,7 +46,8 @@ from tests.benchmarks._common import (
     verdict,
 )
 from tests.benchmarks._fixtures import modelbay_home
-from tests.benchmarks.gui_responsiveness import copy_home
+from tests.benchmarks.gui_responsiveness import copy_home, describe, machine_load
+from tests.ui.heartbeat import Stall
 
 TARGET_S = 1.5
 PYTHON = VENV_BIN / "python"
@@ -109,6 +110,7 @@ def run(args: argparse.Namespace) -> None:
         **base,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
+    load_before = os.getloadavg()[0]
     try:
         _driver_run(env)  # warm-up: page cache, .pyc files, settings.ini written on close
         runs = [_driver_run(env) for _ in range(args.gui_runs)]
@@ -119,6 +121,7 @@ def run(args: argparse.Namespace) -> None:
             "modelbay --version": _floor([MODELBAY, "--version"], base, args.gui_runs),
         }
     finally:
+        load_after = os.getloadavg()[0]
         shutil.rmtree(home.parent, ignore_errors=True)
 
     n = f"{args.models * args.versions // 1000}k"
@@ -126,6 +129,8 @@ def run(args: argparse.Namespace) -> None:
         f"gui_start: cold start to a shown, populated main window @{n} versions (a copy), "
         f"offscreen, median of {args.gui_runs} after 1 warm-up"
     )
+
+    print(machine_load(load_before, load_after))
 
     def row(title: str, samples: list[float]) -> list[str]:
         return [title, f"{median(samples):.3f}", f"{min(samples):.3f}", f"{max(samples):.3f}"]
@@ -164,11 +169,7 @@ def run(args: argparse.Namespace) -> None:
     )
     worst = max(runs, key=lambda r: r["heartbeat"]["longest_stall_ms"])["heartbeat"]["worst"]
     if worst:
-        print(
-            f"  the longest: {worst['stall_ms']:.0f} ms ending {worst['ended_s']:.3f} s after "
-            f"show(); CPU meanwhile: GUI thread {worst['gui_cpu_ms']:.0f} ms, whole process "
-            f"{worst['process_cpu_ms']:.0f} ms"
-        )
+        print(f"  the longest, after show(): {describe(Stall(**worst))}")
     launch, whole = median(col("launch_to_populated")), median(col("whole"))
     verdict(
         f"modelbay GUI @{n}: launch to populated window (whole process {whole:.3f} s)",

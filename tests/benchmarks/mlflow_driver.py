@@ -6,6 +6,7 @@ Each command prints one JSON object as its last line of stdout::
     python mlflow_driver.py query DB --models M --runs 15 --warmup 3
     python mlflow_driver.py populate DB --count 300
     python mlflow_driver.py once DB
+    python mlflow_driver.py save-sklearn FOLDER --pickle FILE
 
 The data shape (names, tags, alias) is defined here once, and the Modelbay side
 imports the same functions, so both registries hold the same data. MLflow is
@@ -139,15 +140,41 @@ def once(db: Path) -> dict[str, Any]:
     return {"rows": len(found)}
 
 
+def save_sklearn(folder: Path, pickled: Path) -> dict[str, Any]:
+    """Save a pickled scikit-learn estimator as an MLflow model (sklearn flavor, signature)."""
+    import pickle
+
+    import mlflow
+    import numpy as np
+    import pandas as pd
+    import sklearn
+    from mlflow.models import infer_signature
+
+    with pickled.open("rb") as stream:
+        model = pickle.load(stream)
+    columns = [str(c) for c in model.feature_names_in_]
+    example = pd.DataFrame(np.zeros((1, len(columns))), columns=columns)
+    signature = infer_signature(example, model.predict(example))
+    # skops, MLflow's default format, loads tree ensembles only when told to trust their nodes
+    mlflow.sklearn.save_model(
+        model,
+        str(folder),
+        signature=signature,
+        skops_trusted_types=["sklearn.tree._tree.Tree"],
+    )
+    return {"mlflow": mlflow.__version__, "sklearn": sklearn.__version__, "path": str(folder)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("command", choices=["fill", "query", "populate", "once"])
-    parser.add_argument("db", type=Path)
+    parser.add_argument("command", choices=["fill", "query", "populate", "once", "save-sklearn"])
+    parser.add_argument("db", type=Path, help="the SQLite file, or save-sklearn's model folder")
     parser.add_argument("--models", type=int, default=100)
     parser.add_argument("--versions", type=int, default=100)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--count", type=int, default=300)
+    parser.add_argument("--pickle", type=Path, help="save-sklearn: the pickled estimator")
     args = parser.parse_args()
     if args.command == "fill":
         result = fill(args.db, args.models, args.versions)
@@ -155,6 +182,8 @@ def main() -> None:
         result = query(args.db, args.models, args.runs, args.warmup)
     elif args.command == "populate":
         result = populate(args.db, args.count)
+    elif args.command == "save-sklearn":
+        result = save_sklearn(args.db, args.pickle)
     else:
         result = once(args.db)
     print(json.dumps(result))

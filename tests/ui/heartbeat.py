@@ -17,14 +17,17 @@ It measures only while the event loop runs: time spent before ``start()`` or
 outside any event loop (e.g. constructing a window before ``exec()``) shows up
 as one long gap only if it happens between two ticks.
 
-Each tick also reads the CPU time of the GUI thread and of the whole process,
-so a :class:`Stall` tells a busy GUI thread (its own CPU time is about the
-stall: a slow slot, a big layout) from a waiting one (little CPU of its own:
-the GIL held by a worker, a lock, I/O, or a machine too busy to schedule it).
+Each tick also reads the clocks of the GUI thread, so a :class:`Stall` says
+where the time went: the GUI thread running (a slow slot, a big layout), ready
+to run but waiting for a free CPU (a machine busy with other work; Linux only,
+from ``/proc/thread-self/schedstat``), or neither: asleep, on the GIL held by a
+worker thread, on a lock, or on I/O.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import time
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -32,19 +35,29 @@ if TYPE_CHECKING:
     from PySide6.QtCore import QObject, QTimer
 
 DEFAULT_INTERVAL_MS = 5
+_SCHEDSTAT = "/proc/thread-self/schedstat"  # on-CPU ns, run-queue wait ns, time slices
 
 
 class Stall(NamedTuple):
-    """One late tick: when it ended, how long the loop was stuck, and who used the CPU."""
+    """One late tick: when it came, how long the loop was stuck, and where the time went."""
 
     ended_s: float
     """Seconds after ``start()`` at which the late tick came."""
     stall_ms: float
     """The gap minus the interval."""
     gui_cpu_ms: float
-    """CPU time the GUI thread itself used during the gap."""
+    """The GUI thread running on a CPU during the gap."""
+    gui_queued_ms: float | None
+    """The GUI thread ready to run but waiting for a CPU (None where the OS does not say)."""
     process_cpu_ms: float
-    """CPU time all threads of the process used during the gap."""
+    """All threads of the process running on a CPU during the gap."""
+
+    @property
+    def gui_blocked_ms(self) -> float | None:
+        """Neither running nor queued: asleep on the GIL, a lock or I/O (about; None if unknown)."""
+        if self.gui_queued_ms is None:
+            return None
+        return max(0.0, self.stall_ms - self.gui_cpu_ms - self.gui_queued_ms)
 
 
 class Heartbeat:
@@ -69,16 +82,22 @@ class Heartbeat:
         self._last: float | None = None
         self._gaps: list[float] = []  # seconds between consecutive ticks
         self._ends: list[float] = []  # perf_counter() at the tick that closed each gap
-        self._cpu: tuple[float, float] = (0.0, 0.0)  # (thread, process) CPU s at the last tick
-        self._gui_cpu: list[float] = []  # GUI-thread CPU seconds spent in each gap
-        self._process_cpu: list[float] = []  # whole-process CPU seconds spent in each gap
+        self._schedstat: int | None = None  # the GUI thread's schedstat, open while running
+        self._clocks = (0.0, 0.0, 0.0)  # at the last tick: see _read_clocks
+        self._spent: list[tuple[float, float, float]] = []  # the clocks' advance in each gap
 
     # ------------------------------------------------------------------ control
     def start(self) -> None:
         """Forget earlier measurements and start ticking (the first gap starts now)."""
-        for samples in (self._gaps, self._ends, self._gui_cpu, self._process_cpu):
-            samples.clear()
-        self._cpu = (time.thread_time(), time.process_time())
+        self._gaps.clear()
+        self._ends.clear()
+        self._spent.clear()
+        if self._schedstat is None:
+            try:  # opened on the GUI thread, so it keeps describing this thread
+                self._schedstat = os.open(_SCHEDSTAT, os.O_RDONLY)
+            except OSError:
+                self._schedstat = None
+        self._clocks = self._read_clocks()
         self._started_at = time.perf_counter()
         self._stopped_at = None
         self._last = self._started_at
@@ -89,21 +108,39 @@ class Heartbeat:
         self._timer.stop()
         if self._started_at is not None and self._stopped_at is None:
             self._stopped_at = time.perf_counter()
+        if self._schedstat is not None:
+            os.close(self._schedstat)
+            self._schedstat = None
 
     @property
     def running(self) -> bool:
         return self._timer.isActive()
 
+    def _read_clocks(self) -> tuple[float, float, float]:
+        """(GUI thread CPU s, GUI thread run-queue wait s or NaN, process CPU s)."""
+        queued = float("nan")
+        if self._schedstat is not None:
+            try:
+                queued = int(os.pread(self._schedstat, 100, 0).split()[1]) / 1e9
+            except (OSError, IndexError, ValueError):
+                queued = float("nan")
+        return time.thread_time(), queued, time.process_time()
+
     def _tick(self) -> None:
         now = time.perf_counter()
-        cpu = (time.thread_time(), time.process_time())
+        clocks = self._read_clocks()
         if self._last is not None:
             self._gaps.append(now - self._last)
             self._ends.append(now)
-            self._gui_cpu.append(cpu[0] - self._cpu[0])
-            self._process_cpu.append(cpu[1] - self._cpu[1])
+            self._spent.append(
+                (
+                    clocks[0] - self._clocks[0],
+                    clocks[1] - self._clocks[1],
+                    clocks[2] - self._clocks[2],
+                )
+            )
         self._last = now
-        self._cpu = cpu
+        self._clocks = clocks
 
     # ------------------------------------------------------------------ results
     @property
@@ -153,9 +190,15 @@ class Heartbeat:
             return []
         start, interval = self._started_at, self.interval_ms
         return [
-            Stall(end - start, gap * 1000 - interval, gui * 1000, process * 1000)
-            for gap, end, gui, process in zip(
-                self._gaps, self._ends, self._gui_cpu, self._process_cpu, strict=True
+            Stall(
+                ended_s=end - start,
+                stall_ms=gap * 1000 - interval,
+                gui_cpu_ms=cpu * 1000,
+                gui_queued_ms=None if math.isnan(queued) else queued * 1000,
+                process_cpu_ms=process * 1000,
+            )
+            for gap, end, (cpu, queued, process) in zip(
+                self._gaps, self._ends, self._spent, strict=True
             )
             if gap * 1000 - interval > over_ms
         ]

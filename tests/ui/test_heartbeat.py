@@ -26,7 +26,26 @@ def test_a_blocked_gui_thread_shows_up_as_a_stall(qtbot: QtBot) -> None:
     [stall] = beat.stalls(over_ms=150)
     assert stall.stall_ms == pytest.approx(beat.longest_stall_ms)
     assert stall.gui_cpu_ms < 100  # it slept: a waiting GUI thread, not a busy one
+    assert stall.gui_blocked_ms is None or stall.gui_blocked_ms >= 50
     assert beat.percentile_gap_ms(100) == pytest.approx(beat.longest_gap_ms)
+
+
+def test_a_busy_gui_thread_is_told_from_a_sleeping_one(qtbot: QtBot) -> None:
+    from PySide6.QtCore import QTimer
+
+    def spin() -> None:
+        until = time.perf_counter() + 0.2
+        while time.perf_counter() < until:
+            pass
+
+    beat = Heartbeat()
+    beat.start()
+    QTimer.singleShot(50, spin)  # keep the GUI thread computing for 200 ms
+    qtbot.wait(400)
+    beat.stop()
+    [stall] = beat.stalls(over_ms=150)
+    # running, or ready to run on a machine busy with other work: not asleep
+    assert stall.gui_cpu_ms + (stall.gui_queued_ms or 0) >= 100, stall
 
 
 def test_an_idle_event_loop_keeps_ticking(qtbot: QtBot) -> None:
