@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from app.cli.output import human_size, human_time, print_table
 from app.cli.progress import terminal_progress
 from app.errors import InvalidInputError
-from app.registry.names import parse_ref, parse_tag
+from app.registry.names import VersionRef, parse_ref, parse_tag
 
 if TYPE_CHECKING:
     from app.demo import DemoResult
@@ -42,6 +42,23 @@ def _emit_json(value: Any) -> None:
     else:
         text = json.dumps(value, ensure_ascii=False)
     sys.stdout.write(text + "\n")
+
+
+def _exact_version(text: str) -> VersionRef:
+    """NAME:VERSION, refusing NAME or NAME@ALIAS where a change needs an exact version."""
+    ref = parse_ref(text)
+    if ref.version is None:
+        raise InvalidInputError(
+            f"{text!r} does not name a version", hint="write NAME:VERSION, e.g. churn:3"
+        )
+    return ref
+
+
+def _report(info: VersionInfo, as_json: bool, text: str) -> None:
+    if as_json:
+        _emit_json(info.to_json())
+    else:
+        print(text)
 
 
 def _tags(items: Sequence[str]) -> dict[str, str]:
@@ -209,11 +226,7 @@ def _describe_signature(signature: dict[str, Any]) -> str:
 
 
 def approve(args: argparse.Namespace) -> int:
-    ref = parse_ref(args.ref)
-    if ref.version is None:
-        raise InvalidInputError(
-            f"{args.ref!r} does not name a version", hint="write NAME:VERSION, e.g. churn:3"
-        )
+    ref = _exact_version(args.ref)
     with _registry() as registry:
         info = registry.get(ref)
         if info.status == "quarantined" and not args.yes:
@@ -231,19 +244,16 @@ def approve(args: argparse.Namespace) -> int:
             if answer.strip() != info.ref:
                 raise InvalidInputError("not approved: the confirmation did not match")
         info = registry.approve(info.ref)
-    if args.json:
-        _emit_json(info.to_json())
-    else:
-        print(f"approved {info.ref}; it is ready (recorded in `modelbay history {info.name}`)")
+    _report(
+        info,
+        args.json,
+        f"approved {info.ref}; it is ready (recorded in `modelbay history {info.name}`)",
+    )
     return 0
 
 
 def tag(args: argparse.Namespace) -> int:
-    ref = parse_ref(args.ref)
-    if ref.version is None:
-        raise InvalidInputError(
-            f"{args.ref!r} does not name a version", hint="write NAME:VERSION, e.g. churn:3"
-        )
+    ref = _exact_version(args.ref)
     tags = _tags(args.tags)
     if not tags and not args.remove:
         raise InvalidInputError("no tag given", hint="write KEY=VALUE, or --remove KEY")
@@ -277,25 +287,15 @@ def alias(args: argparse.Namespace) -> int:
                 hint=f"modelbay alias {args.name} {args.alias} VERSION",
             )
         info = registry.set_alias(args.name, args.alias, args.version)
-    if args.json:
-        _emit_json(info.to_json())
-    else:
-        print(f"{args.name}@{args.alias} -> version {info.version}")
+    _report(info, args.json, f"{args.name}@{args.alias} -> version {info.version}")
     return 0
 
 
 def archive(args: argparse.Namespace) -> int:
-    ref = parse_ref(args.ref)
-    if ref.version is None:
-        raise InvalidInputError(
-            f"{args.ref!r} does not name a version", hint="write NAME:VERSION, e.g. churn:3"
-        )
+    ref = _exact_version(args.ref)
     with _registry() as registry:
         info = registry.archive(str(ref))
-    if args.json:
-        _emit_json(info.to_json())
-    else:
-        print(f"archived {info.ref}")
+    _report(info, args.json, f"archived {info.ref}")
     return 0
 
 

@@ -213,11 +213,9 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ registry
     def _open_registry(self) -> None:
-        from app.registry import Registry
-
         self.location.setText(f"Opening the registry in {self.config.home} …")
         job = self.reader.submit(
-            "opening the registry", lambda _p, _c: Registry.open(self.config), listed=False
+            "opening the registry", _open_registry_in_background(self.config), listed=False
         )
         job.sig_finished.connect(self._registry_opened)
         job.sig_failed.connect(self._registry_failed)
@@ -435,3 +433,17 @@ class MainWindow(QMainWindow):
 def current_theme(settings: QSettings) -> str:
     theme = str(settings.value("theme", "system"))
     return theme if theme in THEMES else "system"
+
+
+def _open_registry_in_background(
+    config: Config,
+) -> Callable[[ProgressCallback, CancelToken], Registry]:
+    def work(_progress: ProgressCallback, _cancel: CancelToken) -> Registry:
+        # SQLAlchemy and the format readers load here, off the GUI thread: importing them
+        # there delayed the first paint by ~0.3 s and stalled the first import.
+        import app.formats  # noqa: F401
+        from app.registry import Registry
+
+        return Registry.open(config)
+
+    return work

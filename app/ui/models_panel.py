@@ -124,6 +124,8 @@ class ModelsPanel(QWidget):
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         table.setAlternatingRowColors(True)
         table.setWordWrap(False)
+        # size columns from the visible rows only: measuring every loaded row stalled the GUI
+        table.horizontalHeader().setResizeContentsPrecision(0)
         table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
         table.verticalHeader().setVisible(False)
         table.horizontalHeader().setStretchLastSection(True)
