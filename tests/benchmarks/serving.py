@@ -85,6 +85,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="cap on requests per load run (besides the time)",
     )
     group.add_argument(
+        "--serve-keep",
+        action="store_true",
+        help="keep the scratch folder (model, homes, server logs, monitoring windows)",
+    )
+    group.add_argument(
         "--serve-client",
         choices=["auto", "wrk", "python"],
         default="auto",
@@ -250,18 +255,47 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
-def _group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU seconds of the live processes of a group."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in _group_members(pgid):
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """CPU seconds so far: per process of the server's group, and of the whole machine."""
+
+    at: float
+    by_pid: dict[int, float]
+    machine_busy: float
+
+    @classmethod
+    def take(cls, pgid: int) -> CpuSnapshot:
+        ticks = os.sysconf("SC_CLK_TCK")
+        by_pid = {}
+        for pid in _group_members(pgid):
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            by_pid[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+        # the first line of /proc/stat: user nice system idle iowait irq softirq steal ...
+        first = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        values = [int(v) for v in first]
+        busy = sum(values[:8]) - values[3] - values[4]
+        return cls(time.perf_counter(), by_pid, busy / ticks)
+
+
+def _cores(before: CpuSnapshot, after: CpuSnapshot, client_seconds: float) -> dict[str, Any]:
+    """Cores used between two snapshots: by the server's processes, and by everything else."""
+    wall = after.at - before.at
+    per_process = sorted(
+        ((after.by_pid[pid] - before.by_pid.get(pid, 0.0)) / wall for pid in after.by_pid),
+        reverse=True,
+    )
+    server = sum(per_process)
+    machine = (after.machine_busy - before.machine_busy) / wall
+    return {
+        "server": server,
+        "per_process": [c for c in per_process if c >= 0.05],
+        "client": client_seconds / wall,
+        "other": max(0.0, machine - server - client_seconds / wall),
+    }
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -328,8 +362,10 @@ class Load:
     p99_ms: float
     non_2xx: int
     socket_errors: int
-    client_cpu: float  # the load generator's CPU seconds per wall second
-    server_cpu: float  # the server processes' CPU seconds per wall second
+    client_cpu: float  # cores the load generator used
+    server_cpu: float  # cores the server's processes used
+    server_processes: list[float]  # cores per busy server process (>= 0.05), busiest first
+    other_cpu: float  # cores used by anything else on the machine meanwhile
     first_error: str = ""
 
     @property
@@ -414,8 +450,7 @@ def _wrk(base: str, script: Path, seconds: float, connections: int, pgid: int) -
         str(script),
         base + "/invocations",
     ]
-    server_before = _group_cpu_seconds(pgid)
-    start = time.perf_counter()
+    before = CpuSnapshot.take(pgid)
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
         try:
@@ -424,8 +459,7 @@ def _wrk(base: str, script: Path, seconds: float, connections: int, pgid: int) -
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-        wall = time.perf_counter() - start
-        server_after = _group_cpu_seconds(pgid)
+        cores = _cores(before, CpuSnapshot.take(pgid), usage.ru_utime + usage.ru_stime)
         out.seek(0)
         text = out.read().decode(errors="replace")
     if os.waitstatus_to_exitcode(status) != 0 or "RESULT " not in text:
@@ -439,8 +473,10 @@ def _wrk(base: str, script: Path, seconds: float, connections: int, pgid: int) -
         p99_ms=result["p99_us"] / 1000,
         non_2xx=int(result["non2xx"]),
         socket_errors=int(result["socket_errors"]),
-        client_cpu=(usage.ru_utime + usage.ru_stime) / wall,
-        server_cpu=(server_after - server_before) / wall,
+        client_cpu=cores["client"],
+        server_cpu=cores["server"],
+        server_processes=cores["per_process"],
+        other_cpu=cores["other"],
         first_error=first_error,
     )
 
@@ -501,12 +537,12 @@ def _python_load(
             await asyncio.gather(*(loop(client, k * 61, stop_at) for k in range(connections)))
             return time.perf_counter() - start
 
-    server_before = _group_cpu_seconds(pgid)
+    before = CpuSnapshot.take(pgid)
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     wall = asyncio.run(main())
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
-    server_after = _group_cpu_seconds(pgid)
     used = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    cores = _cores(before, CpuSnapshot.take(pgid), used)
     ordered = sorted(latencies) or [0.0]
     return Load(
         requests=len(latencies),
@@ -515,8 +551,10 @@ def _python_load(
         p99_ms=ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
         non_2xx=failures["non2xx"],
         socket_errors=failures["socket"],
-        client_cpu=used / wall,
-        server_cpu=(server_after - server_before) / wall,
+        client_cpu=cores["client"],
+        server_cpu=cores["server"],
+        server_processes=cores["per_process"],
+        other_cpu=cores["other"],
         first_error=first_error[0] if first_error else "",
     )
 
@@ -527,6 +565,15 @@ class Measured:
     load: Load
     warmup_requests: int
     predictions: list[Any]
+    log_notes: list[str]  # lines of the server's log that say something went wrong
+
+
+NOTABLE = ("traceback", "error", "exception", "died", "kill", "restart", "timeout", "warning")
+
+
+def _notable(log: Path) -> list[str]:
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    return [line.strip() for line in lines if any(w in line.lower() for w in NOTABLE)]
 
 
 def _measure(
@@ -551,7 +598,7 @@ def _measure(
 
         warm = load(args.serve_warmup)
         measured = load(args.serve_seconds)
-    return Measured(measured, warm.requests, list(predictions))
+    return Measured(measured, warm.requests, list(predictions), _notable(server.log))
 
 
 def _bucketed(state: Path) -> dict[str, Any]:
@@ -660,7 +707,17 @@ def run(args: argparse.Namespace) -> None:
                 results[server.label].append(_measure(server, fixture, args, client, script))
         _report(args, fixture, servers, results, client)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        if args.serve_keep:
+            print(f"kept the scratch folder: {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _per_process(measured: Sequence[Measured]) -> str:
+    """The server's cores in the median-rps run, and how they split over its processes."""
+    middle = sorted(measured, key=lambda m: m.load.rps)[len(measured) // 2].load
+    split = "+".join(f"{c:.2f}" for c in middle.server_processes)
+    return f"{middle.server_cpu:.2f} ({split})"
 
 
 def _median_load(measured: Sequence[Measured], attribute: str) -> float:
@@ -697,8 +754,9 @@ def _report(
                 f"{sum(m.load.non_2xx for m in measured)}",
                 f"{sum(m.load.socket_errors for m in measured)}",
                 f"{sum(m.load.requests for m in measured):,}",
-                f"{_median_load(measured, 'server_cpu'):.2f}",
+                _per_process(measured),
                 f"{_median_load(measured, 'client_cpu'):.2f}",
+                f"{_median_load(measured, 'other_cpu'):.2f}",
             ]
         )
     print_table(
@@ -710,8 +768,9 @@ def _report(
             "non-2xx",
             "socket err",
             "requests",
-            "server cores",
+            "server cores (per process)",
             "client cores",
+            "other cores",
         ],
         rows,
     )
@@ -723,6 +782,11 @@ def _report(
         for m in results[server.label]:
             if m.load.first_error:
                 print(f"first error from {server.label}: {m.load.first_error}")
+            notes = list(dict.fromkeys(m.log_notes))
+            for line in notes[:5]:
+                print(f"log of {server.label}: {line[:300]}")
+            if len(notes) > 5:
+                print(f"log of {server.label}: ... {len(notes) - 5} more such lines")
 
     on, off, peer = (results[s.label] for s in servers)
     agree = _agreement(fixture, servers, results)

@@ -264,3 +264,14 @@ def test_sigterm_lets_in_flight_requests_finish(
     assert results == [200]
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{server.url}/health", timeout=2)
+
+
+def test_a_prediction_over_the_timeout_gets_504(
+    model_folder_of: Callable[..., Path], tmp_path: Path
+) -> None:
+    folder = model_folder_of(makers.sklearn_joblib(tmp_path / "made"), name="iris")
+    with run_server(folder, "--timeout", "0.001") as server, server.client() as client:
+        response = post_json(client, {"instances": IRIS_ROWS * 20_000})
+        assert response.status_code == 504
+        assert response.json() == {"error": "the prediction took longer than 0.001 s"}
+        assert client.get("/health").status_code == 200  # the server itself is fine
