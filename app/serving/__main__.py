@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -89,19 +90,62 @@ def main(argv: list[str] | None = None) -> int:
         env_update["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     os.environ.update(env_update)
 
-    import uvicorn
+    try:
+        if args.workers > 1 and hasattr(socket, "SO_REUSEPORT"):
+            return _serve_with_reuseport(args)
+        import uvicorn
 
-    uvicorn.run(
-        "app.serving.server:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
-        timeout_graceful_shutdown=args.graceful_seconds,
-        access_log=False,
-    )
-    return 0
+        uvicorn.run(
+            "app.serving.server:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=args.log_level,
+            timeout_graceful_shutdown=args.graceful_seconds,
+            access_log=False,
+        )
+        return 0
+    finally:
+        if args.state_dir is None:
+            shutil.rmtree(state_dir, ignore_errors=True)  # our own temporary folder
+
+
+def _serve_with_reuseport(args: argparse.Namespace) -> int:
+    """One listening socket per worker process, bound with SO_REUSEPORT.
+
+    With one shared socket (uvicorn's ``workers=N``) the first process to wake up
+    accepts most keep-alive connections and the others idle; with SO_REUSEPORT
+    the kernel spreads new connections across the processes.
+    """
+    import multiprocessing
+    import signal
+
+    from app.serving.workers import one_worker
+
+    context = multiprocessing.get_context("spawn")
+    options = (args.host, args.port, args.log_level, args.graceful_seconds)
+    workers = [
+        context.Process(target=one_worker, args=options, daemon=False) for _ in range(args.workers)
+    ]
+    for worker in workers:
+        worker.start()
+
+    def stop(signum: int, _frame: object) -> None:
+        for worker in workers:
+            if worker.pid is not None and worker.is_alive():
+                os.kill(worker.pid, signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    failed = False
+    while any(w.is_alive() for w in workers):
+        for worker in workers:
+            worker.join(timeout=0.5)
+            if worker.exitcode not in (None, 0, -signal.SIGTERM, -signal.SIGINT) and not failed:
+                failed = True  # a worker died on its own: take the others down too
+                stop(signal.SIGTERM, None)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

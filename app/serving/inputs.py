@@ -155,11 +155,13 @@ def fit_to_signature(frame: Any, signature: dict[str, Any] | None) -> Any:
                 "missing column(s): " + ", ".join(missing) + "; expected " + ", ".join(wanted)
             )
         frame = frame[wanted]
-        for spec in named:
-            column = str(spec["name"])
-            if str(spec.get("type", "")).lower() in _NUMERIC_TYPES:
-                frame = frame.assign(**{column: _numeric(frame[column], column)})
-        return frame
+        converted = {
+            str(spec["name"]): _numeric(frame[str(spec["name"])], str(spec["name"]))
+            for spec in named
+            if str(spec.get("type", "")).lower() in _NUMERIC_TYPES
+            and not _is_number_column(frame[str(spec["name"])])
+        }
+        return frame.assign(**converted) if converted else frame
     count = signature.get("n_features") or (len(named) if named else None)
     if count is not None and frame.shape[1] != count:
         raise BadInput(f"the model expects {count} features per row, got {frame.shape[1]}")
@@ -178,10 +180,15 @@ def _fit_tensor(frame: Any, spec: dict[str, Any]) -> Any:
     return frame.apply(lambda c: _numeric(c, str(c.name)))
 
 
+def _is_number_column(column: Any) -> bool:
+    kind = column.dtype.kind
+    return kind in "iuf"
+
+
 def _numeric(column: Any, name: str) -> Any:
     import pandas as pd
 
-    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+    if _is_number_column(column):
         return column
     converted = pd.to_numeric(column, errors="coerce")
     bad = column[converted.isna() & column.notna()]

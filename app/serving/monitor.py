@@ -102,7 +102,6 @@ class Windows:
         predicted = None
         if self.prediction_spec is not None:
             predicted = _bucket(self.prediction_spec, np.asarray(predictions).reshape(-1))
-        rows = frame.to_dict("records") if self.reservoir_size else []
         with self._lock:
             self._rotate_locked(self.clock())
             window = self._current
@@ -112,14 +111,16 @@ class Windows:
                 _add(window["features"][name], counted)
             if predicted is not None:
                 _add(window["predictions"], predicted)
-            for row in rows:  # reservoir sampling (algorithm R): a uniform sample of the window
+            # reservoir sampling (algorithm R): a uniform sample of the window's rows; a row
+            # is turned into a dict only when it enters the sample
+            for position in range(len(frame.index) if self.reservoir_size else 0):
                 window["seen"] += 1
                 if len(window["sample"]) < self.reservoir_size:
-                    window["sample"].append(_clean(row))
+                    window["sample"].append(_row(frame, position))
                 else:
                     slot = self._random.randrange(window["seen"])
                     if slot < self.reservoir_size:
-                        window["sample"][slot] = _clean(row)
+                        window["sample"][slot] = _row(frame, position)
 
     def record_error(self) -> None:
         with self._lock:
@@ -214,19 +215,26 @@ class Windows:
         }
 
 
+def _row(frame: Any, position: int) -> dict[str, Any]:
+    return {str(k): _jsonable(v) for k, v in zip(frame.columns, frame.iloc[position], strict=True)}
+
+
 def _bucket(spec: dict[str, Any], values: Any) -> dict[str, Any]:
     import numpy as np
     import pandas as pd
 
-    missing = pd.isna(values)
-    present = values[~missing]
     if spec.get("kind") == "numeric":
         edges = np.asarray(spec.get("bin_edges", []), dtype="float64")
-        numbers = pd.to_numeric(pd.Series(present), errors="coerce").to_numpy(dtype="float64")
-        unusable = int(np.isnan(numbers).sum())
-        positions = np.searchsorted(edges, numbers[~np.isnan(numbers)], side="right")
+        if values.dtype.kind in "iuf":  # the common case: numbers already, no conversion
+            numbers = values.astype("float64", copy=False)
+        else:
+            numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype="float64")
+        missing = np.isnan(numbers)
+        positions = np.searchsorted(edges, numbers[~missing], side="right")
         counts = np.bincount(positions, minlength=len(edges) + 1).tolist()
-        return {"counts": counts, "missing": int(missing.sum()) + unusable}
+        return {"counts": counts, "missing": int(missing.sum())}
+    missing = pd.isna(values)
+    present = values[~missing]
     categories = spec.get("categories", [])
     counts = dict.fromkeys(categories, 0)
     other = 0
@@ -247,10 +255,6 @@ def _add(total: dict[str, Any], part: dict[str, Any]) -> None:
             total["counts"][key] = total["counts"].get(key, 0) + value
         total["other"] = total.get("other", 0) + part.get("other", 0)
     total["missing"] += part.get("missing", 0)
-
-
-def _clean(row: dict[str, Any]) -> dict[str, Any]:
-    return {str(k): _jsonable(v) for k, v in row.items()}
 
 
 def _jsonable(value: Any) -> Any:

@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.serving import RUNTIME_VERSION
+from app.serving.batching import BatchingPredictor
 from app.serving.errors import BadInput
 from app.serving.inputs import fit_to_signature, parse_body
 from app.serving.model import ModelFolder
@@ -127,6 +128,7 @@ class ModelServer:
         )
         self.ready = False
         self.load_error: str | None = None
+        self.batcher: BatchingPredictor | None = None
         identity = {
             "x-model-name": self.folder.name,
             "x-model-version": self.folder.version,
@@ -163,6 +165,8 @@ class ModelServer:
         if ticker:
             ticker.cancel()
         await loader
+        if self.batcher is not None:
+            await self.batcher.stop()
         if self.windows:
             self.windows.flush()
 
@@ -241,11 +245,12 @@ class ModelServer:
             if self.windows:
                 self.windows.record_error()
             return JSONResponse({"error": exc.message}, status_code=exc.status)
-        predictor = self.folder.predictor
-        assert predictor is not None
+        if self.batcher is None:
+            self.batcher = BatchingPredictor(self.folder.predictor)
+            self.batcher.start()
         try:
             raw = await asyncio.wait_for(
-                run_in_threadpool(predictor.predict, frame), timeout=self.settings.timeout_seconds
+                self.batcher.predict(frame), timeout=self.settings.timeout_seconds
             )
         except TimeoutError:
             return JSONResponse(
