@@ -457,6 +457,9 @@ def serve(args: argparse.Namespace) -> NoReturn:
         str(args.window_seconds),
         "--log-level",
         "info",
+        # monitoring windows outlive a restart: kept next to the model folder in the data home
+        "--state-dir",
+        str(folder.with_name(folder.name + "-state")),
     ]
     if args.no_monitoring:
         argv.append("--no-monitoring")
