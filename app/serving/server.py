@@ -129,6 +129,7 @@ class ModelServer:
         self.ready = False
         self.load_error: str | None = None
         self.batcher: BatchingPredictor | None = None
+        self._loading: asyncio.Future[None] | None = None
         identity = {
             "x-model-name": self.folder.name,
             "x-model-version": self.folder.version,
@@ -160,6 +161,7 @@ class ModelServer:
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         loader = asyncio.get_running_loop().run_in_executor(None, self.load)
+        self._loading = loader
         ticker = asyncio.create_task(_tick(self.windows)) if self.windows else None
         yield
         if ticker:
@@ -234,6 +236,13 @@ class ModelServer:
         return response
 
     async def _score(self, request: Request) -> Response:
+        if not self.ready and self._loading is not None and not self.load_error:
+            # With several workers a load balancer may send a request to one that is still
+            # loading while another already answered /health: wait for it, within the timeout.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.shield(self._loading), timeout=self.settings.timeout_seconds
+                )
         if not self.ready:
             message = self.load_error or "the model is still loading; retry shortly"
             return JSONResponse({"error": message}, status_code=503)

@@ -880,8 +880,8 @@ def _agreement(
 def _monitoring_check(
     server: Server, measured: Sequence[Measured], fixture: Fixture, connections: int
 ) -> None:
-    assert server.state is not None
-    found = _bucketed(server.state)
+    # `modelbay serve` keeps its monitoring state beside the model folder in the data home
+    found = _bucketed(fixture.home / "serving")
     counted = sum(m.load.requests + m.warmup_requests for m in measured)
     sent = counted + len(fixture.check_rows) * len(measured)
     # the load generator stops counting at its deadline: a few requests per connection
