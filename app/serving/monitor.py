@@ -91,8 +91,8 @@ class Windows:
             return {"counts": [0] * (len(spec.get("bin_edges", [])) + 1), "missing": 0}
         return {"counts": dict.fromkeys(spec.get("categories", []), 0), "other": 0, "missing": 0}
 
-    def record(self, frame: Any, predictions: Any) -> None:
-        """Count one scored batch (a DataFrame and the model's predictions for it)."""
+    def record(self, frame: Any, predictions: Any, requests: int = 1) -> None:
+        """Count one scored batch: a DataFrame of ``requests`` requests and its predictions."""
         import numpy as np
 
         buckets = {}
@@ -105,7 +105,7 @@ class Windows:
         with self._lock:
             self._rotate_locked(self.clock())
             window = self._current
-            window["requests"] += 1
+            window["requests"] += requests
             window["rows"] += len(frame.index)
             for name, counted in buckets.items():
                 _add(window["features"][name], counted)

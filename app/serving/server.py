@@ -255,7 +255,9 @@ class ModelServer:
                 self.windows.record_error()
             return JSONResponse({"error": exc.message}, status_code=exc.status)
         if self.batcher is None:
-            self.batcher = BatchingPredictor(self.folder.predictor)
+            self.batcher = BatchingPredictor(
+                self.folder.predictor, observe=self.windows.record if self.windows else None
+            )
             self.batcher.start()
         try:
             raw = await asyncio.wait_for(
@@ -273,8 +275,6 @@ class ModelServer:
                 {"error": f"the model could not score this input: {exc}"}, status_code=400
             )
         self.metrics.rows.inc(len(frame.index))
-        if self.windows:
-            self.windows.record(frame, raw)
         return _json({"predictions": _plain(raw)})
 
 
