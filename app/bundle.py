@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.errors import ConflictError, InvalidInputError
+from app.serving.model import SERVABLE as SERVABLE_FORMATS  # the runtime decides
 
 if TYPE_CHECKING:
     from app.registry import Registry, VersionInfo
-
-SERVABLE_FORMATS = ("pickle", "joblib", "onnx", "xgboost-json", "xgboost-ubj", "lightgbm", "mlflow")
 
 
 def check_servable(info: VersionInfo) -> None:

@@ -716,8 +716,6 @@ def _inspect_folder(files: Mapping[str, Path]) -> Inspection:
         result.safety.raise_to(sub.safety.verdict if sub.format != "unknown" else "safe")
         if result.format == "tf-savedmodel" and relative == "keras_metadata.pb":
             result.details["keras"] = True
-    if result.format == "unknown" and len(files) == 1:
-        pass
     _finish(result)
     return result
 

@@ -81,7 +81,7 @@ def current_revision(engine: Engine) -> str | None:
     except DBAPIError as exc:
         if _is_missing_table(exc):
             return None
-        raise _unavailable(engine, exc) from exc
+        raise unavailable(engine, exc) from exc
     return None if row is None else str(row[0])
 
 
@@ -121,7 +121,7 @@ def upgrade(engine: Engine, target: str = "head") -> None:
             config.attributes["connection"] = connection
             command.upgrade(config, target)
     except OperationalError as exc:
-        raise _unavailable(engine, exc) from exc
+        raise unavailable(engine, exc) from exc
 
 
 def upgrade_to(engine: Engine, target: str) -> None:
@@ -143,7 +143,7 @@ def _is_missing_table(exc: Exception) -> bool:
     return "no such table" in message or "does not exist" in message
 
 
-def _unavailable(engine: Engine, exc: Exception) -> RegistryError:
+def unavailable(engine: Engine, exc: Exception) -> RegistryError:
     where = engine.url.render_as_string(hide_password=True)
     reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
     return RegistryError(

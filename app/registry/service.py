@@ -225,7 +225,7 @@ class Registry:
             with self._read() as session:
                 yield session
         except OperationalError as exc:
-            raise db._unavailable(self.engine, exc) from exc
+            raise db.unavailable(self.engine, exc) from exc
 
     @contextmanager
     def _writing(self) -> Iterator[Session]:
@@ -233,7 +233,7 @@ class Registry:
             with self._write() as session, session.begin():
                 yield session
         except OperationalError as exc:
-            raise db._unavailable(self.engine, exc) from exc
+            raise db.unavailable(self.engine, exc) from exc
 
     # ------------------------------------------------------------------ import
     def import_path(

@@ -29,6 +29,15 @@ def display() -> Iterator[XDisplay | None]:
         yield None
 
 
+def run_on_display(
+    args: list[str], env: dict[str, str], *, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python ARGS`` from the checkout on the test's X display, capturing its output."""
+    return subprocess.run(
+        [sys.executable, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+
+
 def wait_for_window(display: XDisplay, title: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -65,14 +74,7 @@ def test_modelbay_opens_a_real_window(
         OUTPUT.mkdir(parents=True, exist_ok=True)
         out = OUTPUT / "main-window.png"
         out.unlink(missing_ok=True)
-        grab = subprocess.run(
-            [sys.executable, "-m", "tests.ui.screenshot", str(out)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=ROOT,
-        )
+        grab = run_on_display(["-m", "tests.ui.screenshot", str(out)], env, timeout=60)
         assert grab.returncode == 0, grab.stderr
         assert app.poll() is None, "the app exited on its own"
     finally:
@@ -97,14 +99,7 @@ def test_a_tour_of_the_real_window_in_pictures(display: XDisplay | None, tmp_pat
     OUTPUT.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "DISPLAY": display.name, "MODELBAY_HOME": str(tmp_path / "unused")}
     env.pop("QT_QPA_PLATFORM", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.ui.tour", str(OUTPUT)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
+    done = run_on_display(["-m", "tests.ui.tour", str(OUTPUT)], env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     from PySide6.QtGui import QImage
 
