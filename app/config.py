@@ -30,6 +30,28 @@ class Config:
     def log_dir(self) -> Path:
         return self.home / "logs"
 
+    @property
+    def cache_dir(self) -> Path:
+        """Downloaded wheels and dependency locks for image builds (safe to delete)."""
+        return self.home / "cache"
+
+    @property
+    def settings_file(self) -> Path:
+        """Settings shared by the app and the CLI (INI; the app writes it with QSettings)."""
+        return self.home / "settings.ini"
+
+    def setting(self, section: str, key: str) -> str | None:
+        """One value of :attr:`settings_file` (``None`` when unset or unreadable)."""
+        import configparser
+
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read(self.settings_file, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError):
+            return None
+        value = parser.get(section, key, fallback="").strip()
+        return value or None
+
     @classmethod
     def from_environment(cls) -> Config:
         home_value = os.environ.get(HOME_ENV)

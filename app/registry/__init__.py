@@ -13,14 +13,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from app.registry.names import VersionRef as VersionRef
     from app.registry.names import parse_ref as parse_ref
+    from app.registry.service import BuildInfo as BuildInfo
     from app.registry.service import EventInfo as EventInfo
     from app.registry.service import ModelSummary as ModelSummary
+    from app.registry.service import NewBuild as NewBuild
     from app.registry.service import NewVersion as NewVersion
     from app.registry.service import Registry as Registry
     from app.registry.service import RegistryVerifyReport as RegistryVerifyReport
     from app.registry.service import VersionInfo as VersionInfo
 
 _LAZY = {
+    "BuildInfo": "app.registry.service",
+    "NewBuild": "app.registry.service",
     "EventInfo": "app.registry.service",
     "ModelSummary": "app.registry.service",
     "NewVersion": "app.registry.service",
@@ -32,8 +36,10 @@ _LAZY = {
 }
 
 __all__ = [
+    "BuildInfo",
     "EventInfo",
     "ModelSummary",
+    "NewBuild",
     "NewVersion",
     "Registry",
     "RegistryVerifyReport",

@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -36,6 +37,7 @@ NAMING_CONVENTION = {
 }
 
 VERSION_STATUSES = ("ready", "quarantined", "archived")
+BUILD_STATUSES = ("verified", "built", "failed", "cancelled")
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -194,6 +196,37 @@ class DatasetVersion(Base):
     source_path: Mapped[str] = mapped_column(Text, default="")
     schema: Mapped[dict[str, Any] | None] = mapped_column()
     profile: Mapped[dict[str, Any] | None] = mapped_column()
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ImageBuild(Base):
+    """One finished image build of a version (verified, built, failed or cancelled)."""
+
+    __tablename__ = "image_builds"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('verified', 'built', 'failed', 'cancelled')", name="status_known"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(20))
+    tag: Mapped[str] = mapped_column(String(300))
+    image_id: Mapped[str | None] = mapped_column(String(100))
+    base_image: Mapped[str] = mapped_column(String(300))
+    base_image_id: Mapped[str | None] = mapped_column(String(100))
+    lock_sha256: Mapped[str | None] = mapped_column(String(64))
+    lock_text: Mapped[str | None] = mapped_column(Text)
+    requirements: Mapped[list[dict[str, str]] | None] = mapped_column(JSON(none_as_null=True))
+    layers: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    seconds: Mapped[float] = mapped_column(Float)
+    smoke: Mapped[dict[str, Any] | None] = mapped_column()
+    error: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

@@ -41,8 +41,10 @@ from app.errors import ConflictError, InvalidInputError, NotFoundError, Registry
 from app.progress import NEVER_CANCELLED, CancelToken, ProgressCallback, no_progress
 from app.registry import db  # the submodule, not the lazy package API
 from app.registry.models import (
+    BUILD_STATUSES,
     Alias,
     Event,
+    ImageBuild,
     Model,
     ModelVersion,
     Tag,
@@ -168,6 +170,77 @@ class NewVersion:
     tags: Mapping[str, str] = field(default_factory=dict)
     note: str = ""
     source_path: str = ""
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    """One finished image build of a version, as the registry recorded it."""
+
+    id: int
+    name: str
+    version: int
+    status: str  # verified | built | failed | cancelled
+    tag: str
+    image_id: str | None
+    base_image: str
+    base_image_id: str | None
+    lock_sha256: str | None
+    lock_text: str | None
+    requirements: list[dict[str, str]]
+    layers: list[str]
+    size: int | None
+    seconds: float
+    smoke: dict[str, Any] | None
+    error: str
+    created_by: str
+    created_at: dt.datetime
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    def to_json(self, *, with_lock: bool = False) -> dict[str, Any]:
+        data = {
+            "id": self.id,
+            "name": self.name,
+            "version": self.version,
+            "status": self.status,
+            "tag": self.tag,
+            "image_id": self.image_id,
+            "base_image": self.base_image,
+            "base_image_id": self.base_image_id,
+            "lock_sha256": self.lock_sha256,
+            "requirements": self.requirements,
+            "layers": self.layers,
+            "size": self.size,
+            "seconds": self.seconds,
+            "smoke": self.smoke,
+            "error": self.error,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+        }
+        if with_lock:
+            data["lock"] = self.lock_text
+        return data
+
+
+@dataclass(frozen=True)
+class NewBuild:
+    """What an image build produced, to record (see :meth:`Registry.record_build`)."""
+
+    status: str
+    tag: str
+    base_image: str
+    seconds: float
+    image_id: str | None = None
+    base_image_id: str | None = None
+    lock_sha256: str | None = None
+    lock_text: str | None = None
+    requirements: list[dict[str, str]] = field(default_factory=list)
+    layers: list[str] = field(default_factory=list)
+    size: int | None = None
+    smoke: dict[str, Any] | None = None
+    error: str = ""
 
 
 @dataclass
@@ -825,6 +898,64 @@ class Registry:
             self._touch(session, target.model_id)
         return self.get(target.ref)
 
+    # ------------------------------------------------------------------ image builds
+    def record_build(
+        self, target: VersionInfo, build: NewBuild, *, actor: str | None = None
+    ) -> BuildInfo:
+        """Record a finished build of ``target`` (and an event in the model's history)."""
+        if build.status not in BUILD_STATUSES:
+            raise InvalidInputError(f"unknown build status {build.status!r}")
+        actor = actor or current_user()
+        with self._writing() as session:
+            row = ImageBuild(
+                version_id=target.id,
+                status=build.status,
+                tag=build.tag,
+                image_id=build.image_id,
+                base_image=build.base_image,
+                base_image_id=build.base_image_id,
+                lock_sha256=build.lock_sha256,
+                lock_text=build.lock_text,
+                requirements=build.requirements or None,
+                layers=build.layers or None,
+                size=build.size,
+                seconds=round(build.seconds, 3),
+                smoke=build.smoke,
+                error=build.error,
+                created_by=actor,
+                created_at=utcnow(),
+            )
+            session.add(row)
+            self._log(
+                session,
+                actor,
+                f"image.{build.status}",
+                target,
+                {"tag": build.tag, "image_id": build.image_id, "error": build.error or None},
+            )
+            session.flush()
+            build_id = row.id
+        return self.builds(target.ref, build_id=build_id)[0]
+
+    def builds(
+        self, ref: str | None = None, *, limit: int | None = None, build_id: int | None = None
+    ) -> list[BuildInfo]:
+        """Recorded builds, newest first: of the version ``ref`` names, or of every version."""
+        stmt = (
+            select(ImageBuild, Model.name, ModelVersion.version)
+            .join(ModelVersion, ModelVersion.id == ImageBuild.version_id)
+            .join(Model, Model.id == ModelVersion.model_id)
+            .order_by(ImageBuild.id.desc())
+        )
+        if ref is not None:
+            stmt = stmt.where(ImageBuild.version_id == self.get(ref).id)
+        if build_id is not None:
+            stmt = stmt.where(ImageBuild.id == build_id)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._reading() as session:
+            return [_build_info(row, name, version) for row, name, version in session.execute(stmt)]
+
     def set_description(self, name: str, description: str, *, actor: str | None = None) -> None:
         actor = actor or current_user()
         with self._writing() as session:
@@ -1079,6 +1210,29 @@ def _assemble(session: Session, rows: Sequence[Any], *, with_files: bool) -> lis
         )
         for row in rows
     ]
+
+
+def _build_info(row: ImageBuild, name: str, version: int) -> BuildInfo:
+    return BuildInfo(
+        id=row.id,
+        name=name,
+        version=version,
+        status=row.status,
+        tag=row.tag,
+        image_id=row.image_id,
+        base_image=row.base_image,
+        base_image_id=row.base_image_id,
+        lock_sha256=row.lock_sha256,
+        lock_text=row.lock_text,
+        requirements=list(row.requirements or []),
+        layers=list(row.layers or []),
+        size=row.size,
+        seconds=row.seconds,
+        smoke=row.smoke,
+        error=row.error,
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
 
 
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:

@@ -61,9 +61,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.config = config or Config.from_environment()
         self.registry: Registry | None = None
-        self.settings = QSettings(
-            str(self.config.home / "settings.ini"), QSettings.Format.IniFormat
-        )
+        self.settings = QSettings(str(self.config.settings_file), QSettings.Format.IniFormat)
         self.reader = JobQueue(parent=self)
         self.imports = JobQueue(serial=True, parent=self)
         self.setWindowTitle("Modelbay")
