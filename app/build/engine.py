@@ -49,8 +49,22 @@ def connect(timeout: int = 60) -> docker.DockerClient:
         client = docker.from_env(version="auto", timeout=timeout)
         client.ping()
     except DockerException as exc:
-        raise daemon_error(exc) from None
-    return client
+        error = daemon_error(exc)
+    else:
+        return client
+    _forget_failed_connection()  # once the traceback holding the socket is gone
+    raise error
+
+
+def _forget_failed_connection() -> None:
+    """docker-py drops the socket of a refused connection without closing it; collect it
+    now, quietly, rather than let a ResourceWarning surface later somewhere unrelated."""
+    import gc
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
 
 
 def daemon_error(exc: Exception) -> DockerUnavailable:
@@ -146,7 +160,9 @@ def build(
     try:
         for chunk in _events(api, response):
             state.feed(chunk)
-    except (OSError, ValueError) as exc:
+    except ModelbayError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - socket, urllib3 and requests errors alike
         if cancel.cancelled:
             raise Cancelled() from None
         raise _build_failed(

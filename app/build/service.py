@@ -16,9 +16,9 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from app.bundle import check_servable, model_metadata, write_model_folder
 from app.config import Config
@@ -26,8 +26,8 @@ from app.errors import Cancelled, ModelbayError
 from app.progress import NEVER_CANCELLED, CancelToken, ProgressCallback, no_progress
 
 from . import context as ctx
-from .requirements import model_requirements, runtime_requirements
-from .wheelhouse import Wheelhouse
+from .requirements import Requirement, model_requirements, runtime_requirements
+from .wheelhouse import Lock, Wheelhouse
 
 if TYPE_CHECKING:
     from app.registry import BuildInfo, Registry, VersionInfo
@@ -90,133 +90,147 @@ def build_image(
     (quarantined version, unknown format, daemon down, dependency not found); a build
     that Docker started is recorded even when it fails, then its error is raised.
     """
-
     from . import engine
-    from .smoke import sample_request, smoke_test
 
-    options = options or BuildOptions()
-    config = config or Config.from_environment()
-    say = log or (lambda line: None)
-    phases = _Phases(progress)
-    started = time.monotonic()
-
-    info = registry.get(ref)
-    check_servable(info)
-    requirements = runtime_requirements() + model_requirements(info)
-    base_image = options.base_image or default_base_image(config)
-    tag = options.tag or ctx.image_tag(info.name, info.version)
-    phases.report("prepare", 0, 1, f"checking Docker and the base image {base_image}")
+    job = _Job(
+        registry=registry,
+        info=registry.get(ref),
+        options=options or BuildOptions(),
+        config=config or Config.from_environment(),
+        say=log or (lambda line: None),
+        phases=_Phases(progress),
+        cancel=cancel,
+    )
+    check_servable(job.info)
+    requirements = runtime_requirements() + model_requirements(job.info)
+    job.phases.report("prepare", 0, 1, f"checking Docker and the base image {job.base_image}")
     client = engine.connect()
     try:
-        target, base_image_id = engine.probe_target(client, base_image)
-        say(f"base image {base_image}: {target.describe()}")
-        for requirement in requirements:
-            say(f"requires {requirement.line}  ({requirement.source})")
-        cancel.raise_if_cancelled()
-
-        phases.report("dependencies", 0, 1, "locking dependencies")
-        wheelhouse = Wheelhouse(config.cache_dir)
-        lock = wheelhouse.lock(
-            requirements, target, refresh=options.refresh_lock, log=say, cancel=cancel
-        )
-        say(f"lock {lock.sha256[:12]}: {len(lock.wheels)} wheels")
-        cancel.raise_if_cancelled()
-
-        phases.report("context", 0, 1, "writing the build context")
-        runtime = ctx.runtime_files()
-        metadata = model_metadata(info)
-        labels = ctx.labels(metadata, lock, ctx.digest(runtime))
-        with (
-            tempfile.TemporaryDirectory(prefix="build-", dir=_scratch(config)) as scratch,
-            ctx.spooled() as context_file,
-        ):
-            model_dir = write_model_folder(
-                registry, info, Path(scratch) / "model", profile=options.profile
-            )
-            ctx.write_context(
-                context_file,
-                dockerfile_text=ctx.dockerfile(base_image, labels, tag),
-                lock=lock,
-                wheelhouse=wheelhouse,
-                runtime=runtime,
-                model_dir=model_dir,
-            )
-            cancel.raise_if_cancelled()
-            record = _Recorder(registry, info, tag, base_image, base_image_id, lock, started)
+        lock = job.lock(client, requirements)
+        with ctx.spooled() as context_file:
+            job.write_context(context_file, lock)
             try:
                 output = engine.build(
                     client,
                     context_file,
-                    tag=tag,
-                    log=say,
-                    progress=lambda d, t, m: phases.report("build", d, t, m),
+                    tag=job.tag,
+                    log=job.say,
+                    progress=lambda d, t, m: job.phases.report("build", d, t, m),
                     cancel=cancel,
                 )
-            except Cancelled:
-                record.finish("cancelled", error="cancelled by the user")
+            except (Cancelled, KeyboardInterrupt):
+                job.record("cancelled", lock, error="cancelled by the user")
                 raise
             except ModelbayError as exc:
-                record.finish("failed", error=str(exc))
+                job.record("failed", lock, error=str(exc))
                 raise
         facts = engine.image_facts(client, output.image_id)
-        say(
-            f"built {tag} ({output.image_id[:19]}), {output.cached_steps} of {output.steps} "
-            f"steps from cache, {facts['size'] / 1e6:.0f} MB"
+        job.say(
+            f"built {job.tag} ({output.image_id[:19]}), {output.cached_steps} of "
+            f"{output.steps} steps from cache, {facts['size'] / 1e6:.0f} MB"
         )
-        if not options.smoke_test:
-            return record.finish("built", image_id=output.image_id, facts=facts)
-
-        phases.report("smoke", 0, 1, "smoke test: starting the image")
-        say("smoke test: starting the container and waiting for /health")
-        body = sample_request(info.signature, options.profile)
-        try:
-            smoke = smoke_test(
-                client, output.image_id, body, timeout=options.health_timeout, cancel=cancel
-            )
-        except Cancelled:
-            record.finish("cancelled", image_id=output.image_id, facts=facts, error="cancelled")
-            raise
-        say(("smoke test passed: " if smoke.ok else "smoke test FAILED: ") + smoke.reason)
-        for line in smoke.log_tail:
-            say(f"  container: {line}")
-        phases.report("smoke", 1, 1, "verified" if smoke.ok else "smoke test failed")
-        return record.finish(
-            "verified" if smoke.ok else "failed",
-            image_id=output.image_id,
-            facts=facts,
-            smoke=smoke.to_json(),
-            error="" if smoke.ok else f"smoke test failed: {smoke.reason}",
-        )
+        facts["image_id"] = output.image_id
+        if not job.options.smoke_test:
+            return job.record("built", lock, facts=facts)
+        return job.smoke(client, lock, facts)
     finally:
         client.close()
 
 
-class _Recorder:
-    """Records the build once, with what is known when it ends."""
+@dataclass
+class _Job:
+    """One build's inputs and the steps that need them."""
 
-    def __init__(
-        self,
-        registry: Registry,
-        info: VersionInfo,
-        tag: str,
-        base_image: str,
-        base_image_id: str,
-        lock: Any,
-        started: float,
-    ) -> None:
-        self.registry = registry
-        self.info = info
-        self.tag = tag
-        self.base_image = base_image
-        self.base_image_id = base_image_id
-        self.lock = lock
-        self.started = started
+    registry: Registry
+    info: VersionInfo
+    options: BuildOptions
+    config: Config
+    say: Callable[[str], None]
+    phases: _Phases
+    cancel: CancelToken
+    started: float = field(default_factory=time.monotonic)
+    base_image_id: str = ""
 
-    def finish(
+    @property
+    def base_image(self) -> str:
+        return self.options.base_image or default_base_image(self.config)
+
+    @property
+    def tag(self) -> str:
+        return self.options.tag or ctx.image_tag(self.info.name, self.info.version)
+
+    def lock(self, client: Any, requirements: list[Requirement]) -> Lock:
+        from . import engine
+
+        target, self.base_image_id = engine.probe_target(client, self.base_image)
+        self.say(f"base image {self.base_image}: {target.describe()}")
+        for requirement in requirements:
+            self.say(f"requires {requirement.line}  ({requirement.source})")
+        self.cancel.raise_if_cancelled()
+        self.phases.report("dependencies", 0, 1, "locking dependencies")
+        lock = Wheelhouse(self.config.cache_dir).lock(
+            requirements,
+            target,
+            refresh=self.options.refresh_lock,
+            log=self.say,
+            cancel=self.cancel,
+        )
+        self.say(f"lock {lock.sha256[:12]}: {len(lock.wheels)} wheels")
+        self.cancel.raise_if_cancelled()
+        return lock
+
+    def write_context(self, destination: IO[bytes], lock: Lock) -> None:
+        self.phases.report("context", 0, 1, "writing the build context")
+        runtime = ctx.runtime_files()
+        labels = ctx.labels(model_metadata(self.info), lock, ctx.digest(runtime))
+        with tempfile.TemporaryDirectory(prefix="build-", dir=_scratch(self.config)) as scratch:
+            model_dir = write_model_folder(
+                self.registry, self.info, Path(scratch) / "model", profile=self.options.profile
+            )
+            ctx.write_context(
+                destination,
+                dockerfile_text=ctx.dockerfile(self.base_image, labels, self.tag),
+                lock=lock,
+                wheelhouse=Wheelhouse(self.config.cache_dir),
+                runtime=runtime,
+                model_dir=model_dir,
+            )
+        self.cancel.raise_if_cancelled()
+
+    def smoke(self, client: Any, lock: Lock, facts: dict[str, Any]) -> BuildInfo:
+        from .smoke import sample_request, smoke_test
+
+        self.phases.report("smoke", 0, 1, "smoke test: starting the image")
+        self.say("smoke test: starting the container and waiting for /health")
+        body = sample_request(self.info.signature, self.options.profile)
+        try:
+            result = smoke_test(
+                client,
+                facts["image_id"],
+                body,
+                timeout=self.options.health_timeout,
+                cancel=self.cancel,
+            )
+        except (Cancelled, KeyboardInterrupt):
+            self.record("cancelled", lock, facts=facts, error="cancelled by the user")
+            raise
+        self.say(("smoke test passed: " if result.ok else "smoke test FAILED: ") + result.reason)
+        for line in result.log_tail:
+            self.say(f"  container: {line}")
+        self.phases.report("smoke", 1, 1, "verified" if result.ok else "smoke test failed")
+        return self.record(
+            "verified" if result.ok else "failed",
+            lock,
+            facts=facts,
+            smoke=result.to_json(),
+            error="" if result.ok else f"smoke test failed: {result.reason}",
+        )
+
+    def record(
         self,
         status: str,
+        lock: Lock,
         *,
-        image_id: str | None = None,
         facts: dict[str, Any] | None = None,
         smoke: dict[str, Any] | None = None,
         error: str = "",
@@ -230,12 +244,12 @@ class _Recorder:
                 status=status,
                 tag=self.tag,
                 base_image=self.base_image,
-                base_image_id=self.base_image_id,
+                base_image_id=self.base_image_id or None,
                 seconds=time.monotonic() - self.started,
-                image_id=image_id,
-                lock_sha256=self.lock.sha256,
-                lock_text=self.lock.text,
-                requirements=[r.to_json() for r in self.lock.requirements],
+                image_id=facts.get("image_id"),
+                lock_sha256=lock.sha256,
+                lock_text=lock.text,
+                requirements=[r.to_json() for r in lock.requirements],
                 layers=facts.get("layers") or [],
                 size=facts.get("size"),
                 smoke=smoke,

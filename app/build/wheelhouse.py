@@ -226,26 +226,25 @@ def pip_command() -> list[str]:
 
 
 def _run(command: list[str], say: _Log, cancel: CancelToken) -> None:
-    process = subprocess.Popen(
+    lines: list[str] = []
+    with subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "PIP_NO_INPUT": "1"},
-    )
-    lines: list[str] = []
-    assert process.stdout is not None
-    try:
-        for line in process.stdout:
-            lines.append(line.rstrip())
-            if line.startswith(("Collecting", "Downloading", "Saved", "File was already")):
-                say("pip: " + line.strip())
-            if cancel.cancelled:
-                raise Cancelled()
-    finally:
-        if process.poll() is None and cancel.cancelled:
-            process.terminate()
-        process.wait()
+    ) as process:
+        assert process.stdout is not None
+        try:
+            for line in process.stdout:
+                lines.append(line.rstrip())
+                if line.startswith(("Collecting", "Downloading", "Saved", "File was already")):
+                    say("pip: " + line.strip())
+                if cancel.cancelled:
+                    raise Cancelled()
+        finally:
+            if process.poll() is None and cancel.cancelled:
+                process.terminate()
     if process.returncode != 0:
         raise _pip_failed(lines)
 

@@ -163,6 +163,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-monitoring", action="store_true", help="do not keep monitoring windows")
     p.set_defaults(run=commands.serve)
 
+    p = add("build", "build a Docker image that serves a version (offline, reproducible)")
+    p.add_argument("ref", metavar="REF", help="NAME, NAME:VERSION or NAME@ALIAS")
+    p.add_argument(
+        "--base-image",
+        metavar="IMAGE",
+        help="image to build on, with Python 3 (default: MODELBAY_BASE_IMAGE, the app's "
+        "settings, then python:3.11-slim); it must already be on this machine",
+    )
+    p.add_argument("--tag", metavar="TAG", help="image tag (default: modelbay/NAME:VERSION)")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        metavar="JSON",
+        help="reference profile for the monitoring windows, baked into the image",
+    )
+    p.add_argument(
+        "--no-smoke-test",
+        action="store_true",
+        help="do not start the built image to check that it answers",
+    )
+    p.add_argument(
+        "--refresh-lock",
+        action="store_true",
+        help="resolve the dependencies again (default: reuse the cached lock for the same "
+        "requirements, which needs no network)",
+    )
+    p.add_argument("--quiet", action="store_true", help="do not print the build log")
+    json_flag(p)
+    p.set_defaults(run=commands.build)
+
+    p = add("builds", "list the image builds of a version, or of every version")
+    p.add_argument("ref", metavar="REF", nargs="?", help="NAME, NAME:VERSION or NAME@ALIAS")
+    p.add_argument("--limit", type=_positive_int, default=50)
+    json_flag(p)
+    p.set_defaults(run=commands.builds)
+
     p = add("gui", "open the desktop app (the same as running modelbay alone)")
     p.set_defaults(run=commands.gui)
     return parser

@@ -17,7 +17,7 @@ from app.registry.names import VersionRef, parse_ref, parse_tag
 
 if TYPE_CHECKING:
     from app.demo import DemoResult
-    from app.registry import Registry, VersionInfo
+    from app.registry import BuildInfo, Registry, VersionInfo
 
 
 @contextmanager
@@ -430,12 +430,7 @@ def serve(args: argparse.Namespace) -> NoReturn:
 
     from app.bundle import write_model_folder
 
-    profile = None
-    if args.profile is not None:
-        try:
-            profile = json.loads(Path(args.profile).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InvalidInputError(f"cannot read the profile {args.profile}: {exc}") from None
+    profile = _read_profile(args.profile)
     with _registry() as registry:
         info = registry.get(parse_ref(args.ref))
         serving = registry.store.root.parent / "serving"
@@ -471,6 +466,82 @@ def serve(args: argparse.Namespace) -> NoReturn:
     sys.stderr.flush()
     # exec: SIGTERM and Ctrl-C now go straight to the server, which stops gracefully
     os.execv(sys.executable, argv)  # noqa: S606 - a fixed argument list, no shell
+
+
+def _read_profile(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        profile = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"cannot read the profile {path}: {exc}") from None
+    if not isinstance(profile, dict) or not isinstance(profile.get("columns"), dict):
+        raise InvalidInputError(
+            f"{path} is not a Modelbay reference profile (it has no 'columns' object)"
+        )
+    return profile
+
+
+def build(args: argparse.Namespace) -> int:
+    from app.build.service import BuildOptions, build_image
+
+    options = BuildOptions(
+        base_image=args.base_image,
+        tag=args.tag,
+        profile=_read_profile(args.profile),
+        smoke_test=not args.no_smoke_test,
+        refresh_lock=args.refresh_lock,
+    )
+
+    def log(line: str) -> None:
+        if not args.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    with _registry() as registry:
+        result = build_image(registry, args.ref, options, log=log)
+    if args.json:
+        _emit_json(result.to_json())
+    else:
+        _print_build(result)
+    if result.status == "failed":
+        print(f"error: {result.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_build(build: BuildInfo) -> None:
+    size = human_size(build.size) if build.size is not None else "-"
+    print(f"{build.status} {build.tag}  ({build.ref}, {size}, {build.seconds:.1f} s)")
+    if build.image_id:
+        print(f"image    {build.image_id}")
+    if build.smoke:
+        print(f"smoke    {build.smoke.get('reason', '')}")
+    if build.status in {"verified", "built"}:
+        print(f"run it   docker run --rm -p 8000:8000 {build.tag}")
+
+
+def builds(args: argparse.Namespace) -> int:
+    with _registry() as registry:
+        found = registry.builds(args.ref, limit=args.limit)
+    if args.json:
+        _emit_json([b.to_json() for b in found])
+        return 0
+    if not found:
+        print("no builds yet; `modelbay build NAME:VERSION` makes one", file=sys.stderr)
+        return 0
+    rows = [
+        (
+            b.ref,
+            b.status,
+            b.tag,
+            human_size(b.size) if b.size is not None else "-",
+            f"{b.seconds:.1f} s",
+            human_time(b.created_at),
+        )
+        for b in found
+    ]
+    print_table(("VERSION", "STATUS", "TAG", "SIZE", "TOOK", "WHEN"), rows)
+    return 0
 
 
 def gui(args: argparse.Namespace) -> int:

@@ -12,6 +12,12 @@ window and, when the window closes, writes it as one JSON file into a shared
 state folder; ``closed_windows`` merges the files of the same ``seq``. Only
 the newest ``keep`` windows are kept, so memory and disk stay bounded however
 long the server runs.
+
+Recording runs once per scored batch (usually a few rows), so its fixed cost
+per call is what matters: all numeric features of a batch are bucketed by a
+handful of numpy calls on one float array (no pandas indexing, no loop over
+columns) into one flat count array per window, which becomes the per-feature
+counts only when the window is written.
 """
 
 from __future__ import annotations
@@ -23,10 +29,15 @@ import random
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
+
+# Above this many (rows x features x edges) comparisons a batch is bucketed with one
+# binary search per feature instead of comparing every value with every edge.
+_COMPARE_LIMIT = 1 << 16
 
 
 class Windows:
@@ -51,7 +62,7 @@ class Windows:
         self.clock = clock
         self._lock = threading.Lock()
         self._random = random.Random()  # noqa: S311 - sampling, not secrets
-        self._edge_cache: dict[str, Any] = {}
+        self._numeric = _NumericColumns(self.columns)
         self._seq = self._seq_at(clock())
         self._current = self._empty()
 
@@ -84,6 +95,9 @@ class Windows:
             "predictions": prediction,
             "sample": [],
             "seen": 0,
+            # the numeric features' bins and missing values, all in one flat array while
+            # the window is open (see _NumericColumns); folded into "features" when written
+            "numeric": self._numeric.zeros(),
         }
 
     @staticmethod
@@ -96,68 +110,47 @@ class Windows:
         """Count one scored batch: a DataFrame of ``requests`` requests and its predictions."""
         import numpy as np
 
-        buckets = self._bucket_numeric(frame)
-        for name, spec in self.columns.items():
-            if name in frame.columns and name not in buckets:
-                buckets[name] = _bucket(spec, frame[name].to_numpy())
+        numeric, done = self._numeric.count(frame)
+        buckets = {}
+        if len(done) < len(self.columns):
+            present = set(frame.columns.tolist())
+            for name, spec in self.columns.items():
+                if name in present and name not in done:
+                    buckets[name] = _bucket(spec, frame[name].to_numpy())
         predicted = None
         if self.prediction_spec is not None:
             predicted = _bucket(self.prediction_spec, np.asarray(predictions).reshape(-1))
+        rows = len(frame.index)
         with self._lock:
             self._rotate_locked(self.clock())
             window = self._current
             window["requests"] += requests
-            window["rows"] += len(frame.index)
+            window["rows"] += rows
+            if numeric is not None:
+                window["numeric"] += numeric
             for name, counted in buckets.items():
                 _add(window["features"][name], counted)
             if predicted is not None:
                 _add(window["predictions"], predicted)
-            # reservoir sampling (algorithm R): a uniform sample of the window's rows; a row
-            # is turned into a dict only when it enters the sample
-            for position in range(len(frame.index) if self.reservoir_size else 0):
-                window["seen"] += 1
-                if len(window["sample"]) < self.reservoir_size:
-                    window["sample"].append(_row(frame, position))
-                else:
-                    slot = self._random.randrange(window["seen"])
-                    if slot < self.reservoir_size:
-                        window["sample"][slot] = _row(frame, position)
+            if self.reservoir_size:
+                self._sample_locked(window, frame, rows)
 
-    def _bucket_numeric(self, frame: Any) -> dict[str, dict[str, Any]]:
-        """Every numeric feature of the batch from one float array: the per-batch hot path."""
-        import numpy as np
-
-        names = [
-            n
-            for n, spec in self.columns.items()
-            if spec.get("kind") == "numeric" and n in frame.columns
-        ]
-        if not names:
-            return {}
-        try:
-            block = frame[names].to_numpy(dtype="float64", na_value=np.nan)
-        except (ValueError, TypeError):
-            return {}  # some column holds text: bucket column by column (slower, exact)
-        found = {}
-        for index, name in enumerate(names):
-            edges = self._edges(name)
-            column = block[:, index]
-            missing = np.isnan(column)
-            positions = np.searchsorted(edges, column[~missing], side="right")
-            found[name] = {
-                "counts": np.bincount(positions, minlength=len(edges) + 1),
-                "missing": int(missing.sum()),
-            }
-        return found
-
-    def _edges(self, name: str) -> Any:
-        import numpy as np
-
-        cached = self._edge_cache.get(name)
-        if cached is None:
-            cached = np.asarray(self.columns[name].get("bin_edges", []), dtype="float64")
-            self._edge_cache[name] = cached
-        return cached
+    def _sample_locked(self, window: dict[str, Any], frame: Any, rows: int) -> None:
+        """Reservoir sampling (algorithm R): a uniform sample of the window's rows; a row
+        is turned into a dict only when it enters the sample."""
+        size = self.reservoir_size
+        sample = window["sample"]
+        seen = window["seen"]
+        randrange = self._random.randrange
+        for position in range(rows):
+            seen += 1
+            if len(sample) < size:
+                sample.append(_row(frame, position))
+            else:
+                slot = randrange(seen)
+                if slot < size:
+                    sample[slot] = _row(frame, position)
+        window["seen"] = seen
 
     def record_error(self) -> None:
         with self._lock:
@@ -186,7 +179,11 @@ class Windows:
         self._prune(seq)
 
     def _write(self, seq: int, window: dict[str, Any]) -> None:
-        document = _as_lists(dict(window))
+        document = dict(window)
+        document["features"] = self._numeric.fold(
+            document.pop("numeric"), document.get("features") or {}
+        )
+        document = _as_lists(document)
         document.pop("seen", None)
         document["sampled_from"] = window["seen"]
         path = self.state_dir / f"window-{seq:012d}-{os.getpid()}.json"
@@ -218,6 +215,7 @@ class Windows:
 
     def _merge(self, seq: int, parts: list[dict[str, Any]]) -> dict[str, Any]:
         merged = self._empty()
+        merged.pop("numeric")
         sample: list[Any] = []
         sampled_from = 0
         for part in parts:
@@ -250,6 +248,119 @@ class Windows:
             "reservoir": self.reservoir_size,
             "profile": bool(self.columns),
         }
+
+
+class _NumericColumns:
+    """The profile's numeric features, bucketed together: the per-batch hot path.
+
+    Feature ``j`` owns the slots ``[j * stride, (j + 1) * stride)`` of one flat count
+    array: its bins first (``len(edges) + 1`` of them), the last slot its missing values.
+    A batch becomes one (rows x features) float array; a value's bin is the number of
+    the feature's edges it is >= (what ``searchsorted(edges, value, side="right")``
+    gives on sorted edges; shorter edge lists are padded with NaN, which nothing is
+    >=), NaN goes to the missing slot, and one ``bincount`` counts the whole batch.
+    """
+
+    def __init__(self, columns: dict[str, dict[str, Any]]) -> None:
+        import numpy as np
+
+        self.names = [n for n, spec in columns.items() if spec.get("kind") == "numeric"]
+        self.index = {name: j for j, name in enumerate(self.names)}
+        self.edges = [_edges_of(columns[name]) for name in self.names]
+        widest = max((len(e) for e in self.edges), default=0)
+        self.stride = widest + 2
+        self.missing_slot = widest + 1
+        self.size = self.stride * len(self.names)
+        self.offsets = np.arange(len(self.names), dtype=np.intp) * self.stride
+        self.padded = np.full((len(self.names), widest), np.nan)
+        for j, edges in enumerate(self.edges):
+            self.padded[j, : len(edges)] = edges
+        # comparing with every edge counts the same as a binary search only on sorted edges
+        self.comparable = all(
+            not np.isnan(e).any() and bool(np.all(e[1:] >= e[:-1])) for e in self.edges
+        )
+        # the plan for the last column layout seen (every batch usually has the same one)
+        self._layout_for: tuple[Any, ...] | None = None
+        self._layout: tuple[tuple[str, ...], Any, Any] | None = None
+
+    def zeros(self) -> Any:
+        import numpy as np
+
+        return np.zeros(self.size, dtype=np.int64)
+
+    def count(self, frame: Any) -> tuple[Any, tuple[str, ...]]:
+        """(the batch's counts as one flat array, the features counted); (None, ()) when
+        the batch has none of them or its numbers cannot be read as one float array."""
+        import numpy as np
+
+        columns = tuple(frame.columns.tolist())
+        if columns != self._layout_for:
+            self._layout_for, self._layout = columns, self._plan(columns)
+        if self._layout is None:
+            return None, ()
+        names, take, which = self._layout
+        try:
+            if take is not None:  # other columns too, or another order: just these, by position
+                frame = frame.take(take, axis=1)
+            block = frame.to_numpy(dtype="float64", na_value=np.nan)
+        except (ValueError, TypeError):
+            return None, ()  # some column holds text: bucket column by column (slower, exact)
+        return self._bincount(block, which), names
+
+    def _plan(self, columns: tuple[Any, ...]) -> tuple[tuple[str, ...], Any, Any] | None:
+        """For a batch with these columns: (the numeric features in it, the positions of
+        their columns or None when the batch is exactly those columns in that order, their
+        indexes among all numeric features or None when it is all of them)."""
+        import numpy as np
+
+        present = [n for n in self.names if n in columns]
+        if not present or len(set(columns)) != len(columns):
+            return None  # nothing to count here, or ambiguous names: column by column
+        take = None if list(columns) == present else np.array([columns.index(n) for n in present])
+        which = None if present == self.names else np.array([self.index[n] for n in present])
+        return tuple(present), take, which
+
+    def _bincount(self, block: Any, which: Any) -> Any:
+        import numpy as np
+
+        rows, width = block.shape
+        offsets = self.offsets if which is None else self.offsets[which]
+        if self.comparable and rows * width * self.padded.shape[1] <= _COMPARE_LIMIT:
+            padded = self.padded if which is None else self.padded[which]
+            positions = (block[:, :, None] >= padded).sum(axis=2, dtype=np.intp)
+        else:
+            positions = np.empty((rows, width), dtype=np.intp)
+            for k in range(width):
+                j = k if which is None else int(which[k])
+                positions[:, k] = np.searchsorted(self.edges[j], block[:, k], side="right")
+        positions[np.isnan(block)] = self.missing_slot
+        positions += offsets
+        return np.bincount(positions.ravel(), minlength=self.size)
+
+    def fold(self, counts: Any, features: dict[str, Any]) -> dict[str, Any]:
+        """``features`` (not changed) plus the flat counts, per numeric feature."""
+        import numpy as np
+
+        folded = dict(features)
+        for j, name in enumerate(self.names):
+            start = j * self.stride
+            bins = counts[start : start + len(self.edges[j]) + 1]
+            missing = int(counts[start + self.missing_slot])
+            bucket = folded.get(name)
+            if bucket is None or (missing == 0 and not bins.any()):
+                continue
+            folded[name] = {
+                **bucket,
+                "counts": np.add(bucket["counts"], bins),
+                "missing": bucket["missing"] + missing,
+            }
+        return folded
+
+
+def _edges_of(spec: dict[str, Any]) -> Any:
+    import numpy as np
+
+    return np.asarray(spec.get("bin_edges", []), dtype="float64")
 
 
 def _as_lists(window: dict[str, Any]) -> dict[str, Any]:
@@ -288,18 +399,26 @@ def _bucket(spec: dict[str, Any], values: Any) -> dict[str, Any]:
         positions = np.searchsorted(edges, numbers[~missing], side="right")
         counts = np.bincount(positions, minlength=len(edges) + 1).tolist()
         return {"counts": counts, "missing": int(missing.sum())}
-    missing = pd.isna(values)
-    present = values[~missing]
-    categories = spec.get("categories", [])
-    counts = dict.fromkeys(categories, 0)
+    values = values.reshape(-1)
+    kind = values.dtype.kind
+    if kind in "iub":  # integers and booleans: never missing
+        present, missing_count = values, 0
+    elif kind == "f":
+        missing = np.isnan(values)
+        missing_count = int(missing.sum())
+        present = values[~missing] if missing_count else values
+    else:
+        missing = pd.isna(values)
+        missing_count = int(missing.sum())
+        present = values[~missing]
+    counts = dict.fromkeys(spec.get("categories", []), 0)
     other = 0
-    for value in present.tolist():
-        key = str(value)
+    for key, seen in Counter(map(str, present.tolist())).items():
         if key in counts:
-            counts[key] += 1
+            counts[key] += seen
         else:
-            other += 1
-    return {"counts": counts, "other": other, "missing": int(missing.sum())}
+            other += seen
+    return {"counts": counts, "other": other, "missing": missing_count}
 
 
 def _add(total: dict[str, Any], part: dict[str, Any]) -> None:
