@@ -29,6 +29,7 @@ run: $(VENV)/.run-installed
 # ------------------------------------------------------------------ the checks
 test: $(VENV)/.dev-installed
 	@bash tests/setup/system-packages.sh test
+	@bash tests/setup/docker.sh
 	$(MAKE) lint typecheck
 	$(MAKE) test-noqt
 	$(MAKE) unit

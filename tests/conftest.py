@@ -1,23 +1,34 @@
 """Fixtures shared by every test: an isolated data home, a registry, real services.
 
-Integration tests need real things (a PostgreSQL server, an X display, and
-later Docker and an SSH host). On a laptop without them such a test skips;
-under CI (``CI=true``) a missing service fails the test instead, so a green CI
-run never hides a skipped integration test.
+Integration tests need real things (a PostgreSQL server, an X display, a Docker
+daemon with a local base image, and later an SSH host). On a laptop without them
+such a test skips; under CI (``CI=true``) a missing service fails the test
+instead, so a green CI run never hides a skipped integration test.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from app.config import Config
 from app.registry import Registry
-from tests.services import PostgresServer, postgres_server
+from tests.services import (
+    DOCKER_SETUP_HINT,
+    TEST_BASE_IMAGE,
+    PostgresServer,
+    postgres_server,
+)
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -70,6 +81,50 @@ def postgres_url(postgres: PostgresServer | None) -> str:
     require(postgres is not None, "a PostgreSQL server (apt-get install postgresql)")
     assert postgres is not None
     return postgres.url(postgres.create_database())
+
+
+def _connect_docker() -> tuple[DockerClient | None, str]:
+    """A client of the daemon DOCKER_HOST names (default /var/run/docker.sock), or why not."""
+    import docker
+    import requests
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        return None, str(exc)
+    return client, ""
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[DockerClient]:
+    """A client of the real Docker daemon (started by tests/setup/docker.sh)."""
+    with warnings.catch_warnings():
+        # docker-py leaves the socket of a failed connection unclosed; its ResourceWarning
+        # would otherwise turn a clear "no daemon" into an unrelated error at teardown.
+        warnings.simplefilter("ignore", ResourceWarning)
+        client, problem = _connect_docker()
+        gc.collect()
+    require(client is not None, f"a Docker daemon ({DOCKER_SETUP_HINT}; {problem})")
+    assert client is not None
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_client: DockerClient) -> str:
+    """The name of the local base image (Debian 12, Python 3.11) that test images build on."""
+    from docker.errors import ImageNotFound
+
+    try:
+        docker_client.images.get(TEST_BASE_IMAGE)
+        found = True
+    except ImageNotFound:
+        found = False
+    require(found, f"the Docker base image {TEST_BASE_IMAGE} ({DOCKER_SETUP_HINT})")
+    return TEST_BASE_IMAGE
 
 
 @pytest.fixture

@@ -3,6 +3,10 @@
 PostgreSQL: a throwaway cluster in a temp folder, listening only on a Unix
 socket in that folder, owned by the ``postgres`` system user when the tests run
 as root (PostgreSQL refuses to run as root). Nothing touches a system cluster.
+
+Docker: the daemon and the base image are made by ``tests/setup/docker.sh``
+(``make test`` runs it); nothing can be pulled from a registry, so images the
+tests build start from that local image.
 """
 
 from __future__ import annotations
@@ -17,6 +21,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+# Debian 12 with its Python 3.11, pip and venv, made by tests/setup/docker.sh
+# (debootstrap + `docker import`): cp311 wheels fit it.
+TEST_BASE_IMAGE = os.environ.get("MODELBAY_TEST_BASE_IMAGE", "modelbay-test/python:3.11-bookworm")
+DOCKER_SETUP_HINT = "run as root: bash tests/setup/docker.sh"
 
 
 @dataclass(frozen=True)
