@@ -938,9 +938,15 @@ class Registry:
         return self.builds(target.ref, build_id=build_id)[0]
 
     def builds(
-        self, ref: str | None = None, *, limit: int | None = None, build_id: int | None = None
+        self,
+        ref: str | None = None,
+        *,
+        model: str | None = None,
+        limit: int | None = None,
+        build_id: int | None = None,
     ) -> list[BuildInfo]:
-        """Recorded builds, newest first: of the version ``ref`` names, or of every version."""
+        """Recorded builds, newest first: of the version ``ref`` names, of every version of
+        ``model``, or of everything."""
         stmt = (
             select(ImageBuild, Model.name, ModelVersion.version)
             .join(ModelVersion, ModelVersion.id == ImageBuild.version_id)
@@ -949,6 +955,8 @@ class Registry:
         )
         if ref is not None:
             stmt = stmt.where(ImageBuild.version_id == self.get(ref).id)
+        if model is not None:
+            stmt = stmt.where(Model.name == check_name(model))
         if build_id is not None:
             stmt = stmt.where(ImageBuild.id == build_id)
         if limit is not None:

@@ -47,6 +47,7 @@ class Job(QObject):
     sig_state = Signal(object)  # JobState
     sig_finished = Signal(object)  # the result
     sig_failed = Signal(str, str)  # message, hint ("" when none)
+    sig_log = Signal(str)  # one line of the work's log (see :meth:`log`)
 
     # Emitted on the pool thread, delivered (queued) on this object's thread. They carry
     # only plain values; the result and the error travel in attributes written before the
@@ -54,6 +55,7 @@ class Job(QObject):
     # float: exact for byte counts up to 2**53, where Qt's int would overflow at 2 GiB
     _from_worker_progress = Signal(float, float, str)  # total -1: unknown
     _from_worker_state = Signal(str)
+    _from_worker_log = Signal(str)
 
     _ids = itertools.count(1)
 
@@ -69,8 +71,14 @@ class Job(QObject):
         self.message = "waiting"
         self.error: tuple[str, str] | None = None
         self.result: Any = None
+        self.log_lines: list[str] = []  # everything logged so far, for a viewer opened later
         self._from_worker_progress.connect(self._on_progress)
         self._from_worker_state.connect(self._on_state_value)
+        self._from_worker_log.connect(self._on_log)
+
+    def log(self, line: str) -> None:
+        """Add a line to the job's log; callable from the worker thread."""
+        self._from_worker_log.emit(line)
 
     def cancel(self) -> None:
         self.cancel_token.cancel()
@@ -115,6 +123,12 @@ class Job(QObject):
         if message:
             self.message = message
         self.sig_progress.emit()
+
+    def _on_log(self, line: str) -> None:
+        self.log_lines.append(line)
+        if len(self.log_lines) > 20_000:  # bounded: a runaway log must not eat memory
+            del self.log_lines[:5_000]
+        self.sig_log.emit(line)
 
     def _on_state_value(self, value: str) -> None:
         self._on_state(JobState(value))

@@ -45,7 +45,8 @@ from app.ui.models_panel import EmptyState, ModelsPanel
 from app.ui.theme import THEMES, apply_theme, icon
 
 if TYPE_CHECKING:
-    from app.registry import Registry, VersionInfo
+    from app.registry import BuildInfo, Registry, VersionInfo
+    from app.ui.build_dialog import BuildDialog
 
 SETTINGS_VERSION = 1
 PANELS = (
@@ -64,6 +65,7 @@ class MainWindow(QMainWindow):
         self.settings = QSettings(str(self.config.settings_file), QSettings.Format.IniFormat)
         self.reader = JobQueue(parent=self)
         self.imports = JobQueue(serial=True, parent=self)
+        self.builds = JobQueue(serial=True, parent=self)  # one Docker build at a time
         self.setWindowTitle("Modelbay")
         self.setWindowIcon(icon("modelbay"))
         self.setAcceptDrops(True)
@@ -73,6 +75,7 @@ class MainWindow(QMainWindow):
         self.models_panel.sig_status.connect(self._show_counts)
         self.models_panel.sig_error.connect(self.show_error)
         self.models_panel.sig_import_requested.connect(self.choose_files_to_import)
+        self.models_panel.detail.sig_build_requested.connect(self.open_build_dialog)
         self.sidebar = QListWidget(self)
         self.sidebar.setIconSize(QSize(20, 20))
         self.sidebar.setMinimumWidth(140)
@@ -80,6 +83,36 @@ class MainWindow(QMainWindow):
         self.sidebar.setAccessibleName("Sections")
         self.pages = QStackedWidget(self)
         self.pages.addWidget(self.models_panel)
+        self._add_pages()
+        self.sidebar.currentRowChanged.connect(self.pages.setCurrentIndex)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(self.pages)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setCollapsible(1, False)
+        self.splitter.setSizes([170, 1030])
+        self.setCentralWidget(self.splitter)
+
+        self.jobs_panel = JobsPanel(self)
+        self.jobs_panel.watch(self.imports)
+        self.jobs_panel.watch(self.builds)
+        self.jobs_dock = QDockWidget("Jobs", self)
+        self.jobs_dock.setObjectName("jobsDock")
+        self.jobs_dock.setWidget(self.jobs_panel)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.jobs_dock)
+        self.resizeDocks([self.jobs_dock], [150], Qt.Orientation.Vertical)
+        self.jobs_dock.hide()  # shown when the first job starts; View > Jobs shows it any time
+
+        self.location = QLabel(self)
+        self.counts = QLabel(self)
+        self.statusBar().addWidget(self.location, 1)
+        self.statusBar().addPermanentWidget(self.counts)
+        self._build_menus()
+        self._restore_settings()
+        self._open_registry()
+
+    def _add_pages(self) -> None:
         later = {
             "hosts": (
                 "No hosts yet",
@@ -102,32 +135,6 @@ class MainWindow(QMainWindow):
             if key in later:
                 title, text = later[key]
                 self.pages.addWidget(EmptyState(key, title, text, self))
-        self.sidebar.currentRowChanged.connect(self.pages.setCurrentIndex)
-
-        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        self.splitter.addWidget(self.sidebar)
-        self.splitter.addWidget(self.pages)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setCollapsible(1, False)
-        self.splitter.setSizes([170, 1030])
-        self.setCentralWidget(self.splitter)
-
-        self.jobs_panel = JobsPanel(self)
-        self.jobs_panel.watch(self.imports)
-        self.jobs_dock = QDockWidget("Jobs", self)
-        self.jobs_dock.setObjectName("jobsDock")
-        self.jobs_dock.setWidget(self.jobs_panel)
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.jobs_dock)
-        self.resizeDocks([self.jobs_dock], [150], Qt.Orientation.Vertical)
-        self.jobs_dock.hide()  # shown when the first job starts; View > Jobs shows it any time
-
-        self.location = QLabel(self)
-        self.counts = QLabel(self)
-        self.statusBar().addWidget(self.location, 1)
-        self.statusBar().addPermanentWidget(self.counts)
-        self._build_menus()
-        self._restore_settings()
-        self._open_registry()
 
     # ------------------------------------------------------------------ menus
     def _build_menus(self) -> None:
@@ -167,6 +174,8 @@ class MainWindow(QMainWindow):
             QKeySequence.StandardKey.Delete,
             "archive",
         )
+        model.addSeparator()
+        self._action(model, "&Build Image…", detail.request_build, QKeySequence("Ctrl+B"), "build")
         model.addSeparator()
         self._action(
             model,
@@ -310,6 +319,41 @@ class MainWindow(QMainWindow):
                 title="Quarantined model",
             )
 
+    # ------------------------------------------------------------------ builds
+    def open_build_dialog(self, info: VersionInfo) -> BuildDialog | None:
+        registry = self.registry
+        if registry is None:
+            return None
+        from app.build.service import default_base_image
+        from app.ui.build_dialog import BuildDialog
+
+        dialog = BuildDialog(
+            info,
+            registry=registry,
+            queue=self.builds,
+            config=self.config,
+            default_base_image=default_base_image(self.config),
+            parent=self,
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.sig_started.connect(lambda _job: self._build_started(dialog))
+        dialog.sig_built.connect(self._built)
+        dialog.show()
+        return dialog
+
+    def _build_started(self, dialog: BuildDialog) -> None:
+        self.jobs_dock.show()
+        if dialog.remember.isChecked():  # the CLI reads the same file (app.config.setting)
+            self.settings.setValue("build/base_image", dialog.base_image.text().strip())
+            self.settings.sync()
+
+    def _built(self, build: BuildInfo) -> None:
+        self.statusBar().showMessage(f"{build.ref}: image {build.tag} {build.status}", 8000)
+        if self.models_panel.detail.current is not None:
+            current = self.models_panel.detail.current
+            if current.name == build.name:
+                self.models_panel.detail.show_model(build.name, version=current.version)
+
     # ------------------------------------------------------------------ drag and drop
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         urls = event.mimeData().urls()
@@ -420,6 +464,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_settings()
+        self.builds.shutdown()
         self.imports.shutdown()
         self.reader.shutdown()
         if self.registry is not None:

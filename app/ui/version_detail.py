@@ -34,7 +34,7 @@ from app.cli.output import human_size, human_time
 from app.ui.theme import icon
 
 if TYPE_CHECKING:
-    from app.registry import EventInfo, Registry, VersionInfo
+    from app.registry import BuildInfo, EventInfo, Registry, VersionInfo
     from app.ui.jobs import JobQueue
 
 COMMON_ALIASES = ("production", "staging", "candidate")
@@ -65,6 +65,7 @@ def _fill(table: QTableWidget, rows: list[list[str]]) -> None:
 class VersionDetail(QWidget):
     sig_changed = Signal(str)  # model name: something about it changed
     sig_error = Signal(str, str)  # message, hint
+    sig_build_requested = Signal(object)  # VersionInfo
 
     def __init__(self, reader: JobQueue, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -72,6 +73,7 @@ class VersionDetail(QWidget):
         self._registry: Registry | None = None
         self._versions: list[VersionInfo] = []
         self._history: list[EventInfo] = []
+        self._builds: list[BuildInfo] = []
         self._current: VersionInfo | None = None
         self._pending_model: str | None = None
         self._build()
@@ -80,23 +82,7 @@ class VersionDetail(QWidget):
     # ------------------------------------------------------------------ building
     def _build(self) -> None:
         layout = QVBoxLayout(self)
-        header = QHBoxLayout()
-        self.title = QLabel(self)
-        font = QFont(self.title.font())
-        font.setPointSizeF(font.pointSizeF() * 1.5)
-        font.setBold(True)
-        self.title.setFont(font)
-        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.version_box = QComboBox(self)
-        self.version_box.setAccessibleName("Version")
-        self.version_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.version_box.currentIndexChanged.connect(self._version_chosen)
-        self.status = QLabel(self)
-        header.addWidget(self.title, 1)
-        header.addWidget(QLabel("Version:", self))
-        header.addWidget(self.version_box)
-        header.addWidget(self.status)
-        layout.addLayout(header)
+        layout.addLayout(self._build_header())
         self.description = QLabel(self)
         self.description.setWordWrap(True)
         layout.addWidget(self.description)
@@ -128,8 +114,33 @@ class VersionDetail(QWidget):
         self.tabs.addTab(self._build_safety(), "Safety")
         self.history_table = _table(["When", "Who", "What", "Version", "Details"], self)
         self.tabs.addTab(self.history_table, "History")
+        self.builds_table = _table(["Status", "Image", "Size", "Took", "When", "Outcome"], self)
+        self.tabs.addTab(self.builds_table, "Images")
         self.tabs.addTab(self._build_compare(), "Compare")
         layout.addWidget(self.tabs, 1)
+
+    def _build_header(self) -> QHBoxLayout:
+        header = QHBoxLayout()
+        self.title = QLabel(self)
+        font = QFont(self.title.font())
+        font.setPointSizeF(font.pointSizeF() * 1.5)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.version_box = QComboBox(self)
+        self.version_box.setAccessibleName("Version")
+        self.version_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.version_box.currentIndexChanged.connect(self._version_chosen)
+        self.status = QLabel(self)
+        self.build_button = QPushButton(icon("build"), "Build image…", self)
+        self.build_button.setToolTip("Build a Docker image that serves this version (Ctrl+B)")
+        self.build_button.clicked.connect(self.request_build)
+        header.addWidget(self.title, 1)
+        header.addWidget(QLabel("Version:", self))
+        header.addWidget(self.version_box)
+        header.addWidget(self.status)
+        header.addWidget(self.build_button)
+        return header
 
     def _build_overview(self) -> QWidget:
         page = QWidget(self)
@@ -211,13 +222,14 @@ class VersionDetail(QWidget):
         self.show_nothing()
 
     def show_nothing(self) -> None:
-        self._versions, self._history, self._current = [], [], None
+        self._versions, self._history, self._builds, self._current = [], [], [], None
         self.title.setText("No model selected")
         self.description.setText("Select a model in the list to see its versions.")
         self.version_box.blockSignals(True)
         self.version_box.clear()
         self.version_box.blockSignals(False)
         self.status.clear()
+        self.build_button.setEnabled(False)
         self.banner.hide()
         self.tabs.setEnabled(False)
 
@@ -231,20 +243,25 @@ class VersionDetail(QWidget):
             return
         self._pending_model = name
 
-        def read(_p: object, _c: object) -> tuple[list[VersionInfo], list[EventInfo]]:
+        def read(
+            _p: object, _c: object
+        ) -> tuple[list[VersionInfo], list[EventInfo], list[BuildInfo]]:
             versions = [registry.get(f"{v.name}:{v.version}") for v in registry.versions_of(name)]
-            return versions, registry.history(name)
+            return versions, registry.history(name), registry.builds(model=name, limit=500)
 
         job = self._reader.submit(f"reading {name}", read, listed=False)
         job.sig_finished.connect(lambda result: self._model_arrived(name, version, result))
         job.sig_failed.connect(self.sig_error.emit)
 
     def _model_arrived(
-        self, name: str, version: int | None, result: tuple[list[VersionInfo], list[EventInfo]]
+        self,
+        name: str,
+        version: int | None,
+        result: tuple[list[VersionInfo], list[EventInfo], list[BuildInfo]],
     ) -> None:
         if name != self._pending_model:
             return  # the user selected another model meanwhile
-        self._versions, self._history = result
+        self._versions, self._history, self._builds = result
         if not self._versions:
             self.show_nothing()
             return
@@ -308,6 +325,44 @@ class VersionDetail(QWidget):
         _fill(self.files_table, [[f.path, human_size(f.size), f.sha256] for f in info.files])
         _fill(self.signature_table, _signature_rows(info.signature))
         self._show_safety(info)
+        self._show_builds(info)
+
+    def _show_builds(self, info: VersionInfo) -> None:
+        from app.serving.model import SERVABLE as SERVABLE_FORMATS
+
+        builds = [b for b in self._builds if b.version == info.version]
+        rows = []
+        for b in builds:
+            outcome = b.error or (b.smoke or {}).get("reason", "") or "not started after the build"
+            rows.append(
+                [
+                    b.status,
+                    b.tag,
+                    human_size(b.size) if b.size else "-",
+                    f"{b.seconds:.0f} s",
+                    human_time(b.created_at),
+                    outcome,
+                ]
+            )
+        _fill(self.builds_table, rows)
+        self.tabs.setTabText(
+            self.tabs.indexOf(self.builds_table), f"Images ({len(builds)})" if builds else "Images"
+        )
+        reason = ""
+        if info.status == "quarantined":
+            reason = "Quarantined versions cannot be built until someone approves them."
+        elif info.status == "archived":
+            reason = "Archived versions are not built."
+        elif info.format not in SERVABLE_FORMATS:
+            reason = f"The serving runtime cannot load the {info.format} format."
+        self.build_button.setEnabled(not reason)
+        self.build_button.setToolTip(
+            reason or "Build a Docker image that serves this version (Ctrl+B)"
+        )
+
+    def request_build(self) -> None:
+        if self._current is not None and self.build_button.isEnabled():
+            self.sig_build_requested.emit(self._current)
 
     def _show_safety(self, info: VersionInfo) -> None:
         safety = info.safety or {}
