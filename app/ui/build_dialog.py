@@ -61,7 +61,7 @@ class BuildDialog(QDialog):
         self.job: Job | None = None
         self.setWindowTitle(f"Build an image of {info.ref}")
         self.setWindowIcon(icon("build"))
-        self.resize(820, 560)
+        self.resize(680, 280)  # the options are short; the live view grows it (watch)
         self.pages = QStackedWidget(self)
         self.pages.addWidget(self._options_page(default_base_image))
         self.pages.addWidget(self._progress_page())
@@ -92,6 +92,7 @@ class BuildDialog(QDialog):
         self.smoke = QCheckBox("Start the image afterwards and send it one test request", page)
         self.smoke.setChecked(True)
         self.remember = QCheckBox("Use this base image by default", page)
+        form.addRow("Installs:", self._dependencies(page))
         form.addRow("Base image:", self.base_image)
         form.addRow("", self.remember)
         form.addRow("Image tag:", self.tag)
@@ -110,6 +111,20 @@ class BuildDialog(QDialog):
             lambda text: self.build_button.setEnabled(bool(text.strip()))
         )
         return page
+
+    def _dependencies(self, parent: QWidget) -> QLabel:
+        """What the model needs and where each version came from, before anything runs."""
+        from app.build.requirements import model_requirements
+        from app.errors import ModelbayError
+
+        try:
+            lines = [f"{r.line} ({r.source})" for r in model_requirements(self.info)]
+            text = ", ".join(lines) + "; plus the serving runtime's own packages"
+        except ModelbayError as exc:
+            text = exc.message
+        label = QLabel(text, parent)
+        label.setWordWrap(True)
+        return label
 
     # ------------------------------------------------------------------ progress
     def _progress_page(self) -> QWidget:
@@ -181,6 +196,7 @@ class BuildDialog(QDialog):
         self.job = job
         self.heading.setText(f"Building {self.info.ref} on {self.base_image.text().strip()}")
         self.pages.setCurrentIndex(1)
+        self.resize(max(self.width(), 820), max(self.height(), 560))
         for line in job.log_lines:
             self.log_view.appendPlainText(line)
         job.sig_log.connect(self.log_view.appendPlainText)

@@ -109,3 +109,25 @@ def test_a_tour_of_the_real_window_in_pictures(display: XDisplay | None, tmp_pat
         assert (image.width(), image.height()) == (1280, 800), name
         colours = {image.pixel(x, y) for x in range(0, 1260, 20) for y in range(0, 780, 20)}
         assert len(colours) > 8, f"{name}.png looks blank"
+
+
+@pytest.mark.integration
+@pytest.mark.display
+def test_building_an_image_in_pictures(
+    display: XDisplay | None, tmp_path: Path, base_image: str
+) -> None:
+    """The build window before, during and after a real build, and the Images tab."""
+    require(display is not None, "an X server (apt-get install xvfb x11-utils)")
+    assert display is not None
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "DISPLAY": display.name, "MODELBAY_BASE_IMAGE": base_image}
+    env.pop("QT_QPA_PLATFORM", None)
+    done = run_on_display(["-m", "tests.ui.tour_build", str(OUTPUT)], env, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    from PySide6.QtGui import QImage
+
+    for name in ["build-options", "build-running", "build-done", "images-tab"]:
+        image = QImage(str(OUTPUT / f"{name}.png"))
+        assert (image.width(), image.height()) == (1280, 800), name
+        colours = {image.pixel(x, y) for x in range(0, 1260, 20) for y in range(0, 780, 20)}
+        assert len(colours) > 8, f"{name}.png looks blank"
