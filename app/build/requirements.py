@@ -28,7 +28,7 @@ DEFAULT_VERSIONS = {
     "onnxruntime": "1.32.0",
     "xgboost": "3.2.0",
     "lightgbm": "4.7.0",
-    "cloudpickle": "3.1.2",
+    "cloudpickle": "3.1.3",
     "lz4": "4.4.5",
 }
 

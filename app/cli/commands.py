@@ -159,14 +159,16 @@ def list_(args: argparse.Namespace) -> int:
 def show(args: argparse.Namespace) -> int:
     with _registry() as registry:
         info = registry.get(parse_ref(args.ref))
+        builds = [] if args.json else registry.builds(info.ref, limit=1)
     if args.json:
         _emit_json(info.to_json())
-    else:
-        _print_version(info)
+        return 0
+    extra = [("image", f"{b.tag} ({b.status}, {human_time(b.created_at)})") for b in builds[:1]]
+    _print_version(info, extra)
     return 0
 
 
-def _print_version(info: VersionInfo) -> None:
+def _print_version(info: VersionInfo, extra: Sequence[tuple[str, str]] = ()) -> None:
     rows = [
         ("model", info.name),
         ("version", str(info.version)),
@@ -194,6 +196,7 @@ def _print_version(info: VersionInfo) -> None:
         rows.append(("note", info.note))
     if info.description:
         rows.append(("description", info.description))
+    rows.extend(extra)
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")

@@ -25,6 +25,7 @@ BENCHMARKS = (
     "gui_responsiveness",
     "gui_start",
     "serving",
+    "image_build",
 )
 
 
