@@ -14,6 +14,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from app.cli import commands
 from app.errors import ModelbayError
@@ -199,9 +200,57 @@ def build_parser() -> argparse.ArgumentParser:
     json_flag(p)
     p.set_defaults(run=commands.builds)
 
+    _add_host_commands(add, json_flag)
+
+    p = add("ship", "copy a version's image to a host over SSH, sending only what it lacks")
+    p.add_argument("ref", metavar="REF", help="NAME, NAME:VERSION or NAME@ALIAS (built first)")
+    p.add_argument("host", metavar="HOST", help="a host added with `modelbay host add`")
+    json_flag(p)
+    p.set_defaults(run=commands.ship)
+
     p = add("gui", "open the desktop app (the same as running modelbay alone)")
     p.set_defaults(run=commands.gui)
     return parser
+
+
+def _add_host_commands(add: Any, json_flag: Any) -> None:
+    host = add("host", "the machines images ship to: add, list, check, trust, remove")
+    sub = host.add_subparsers(dest="host_command", metavar="ACTION", required=True)
+
+    p = sub.add_parser("add", help="add a host reached over SSH")
+    p.add_argument("name", help="a short name for it, e.g. gpu-1")
+    p.add_argument(
+        "--ssh",
+        required=True,
+        metavar="[USER@]HOST[:PORT]",
+        help="how to reach it; ~/.ssh/config fills in what is left out",
+    )
+    p.add_argument("--identity", metavar="KEY", help="private key file to log in with")
+    json_flag(p)
+    p.set_defaults(run=commands.host_add)
+
+    p = sub.add_parser("list", help="list the hosts and their last check")
+    json_flag(p)
+    p.set_defaults(run=commands.host_list)
+
+    p = sub.add_parser("check", help="reachable? key trusted? login? Docker's version, free disk")
+    p.add_argument("name")
+    json_flag(p)
+    p.set_defaults(run=commands.host_check)
+
+    p = sub.add_parser("trust", help="trust the host key the host shows, after checking it")
+    p.add_argument("name")
+    p.add_argument(
+        "--fingerprint",
+        metavar="SHA256:...",
+        help="trust only this key (as `ssh-keygen -lf` prints it on the host)",
+    )
+    json_flag(p)
+    p.set_defaults(run=commands.host_trust)
+
+    p = sub.add_parser("remove", help="forget a host (and the secrets kept for it)")
+    p.add_argument("name")
+    p.set_defaults(run=commands.host_remove)
 
 
 def _positive_int(text: str) -> int:

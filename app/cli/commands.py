@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -551,3 +551,142 @@ def gui(args: argparse.Namespace) -> int:
     from app.ui import run
 
     return run()
+
+
+# ---------------------------------------------------------------------- hosts and shipping
+def _secret_prompt() -> Callable[[str], str | None] | None:
+    """Ask on the terminal (never echoed); in a pipe there is nobody to ask."""
+    if not sys.stdin.isatty():
+        return None
+    import getpass
+
+    from app.remote.secrets import SecretStore
+
+    store = SecretStore.open()
+
+    def ask(prompt: str) -> str | None:
+        if store.problem:
+            print(f"note: {store.problem}", file=sys.stderr)
+        suffix = "" if store.problem else " (kept in the OS keyring)"
+        return getpass.getpass(f"{prompt}{suffix}: ") or None
+
+    return ask
+
+
+def host_add(args: argparse.Namespace) -> int:
+    from app.remote.hosts import parse_ssh_target
+
+    user, address, port = parse_ssh_target(args.ssh)
+    with _registry() as registry:
+        host = registry.add_host(
+            args.name, address, port=port, user=user, identity_file=args.identity
+        )
+    if args.json:
+        _emit_json(host.to_json())
+    else:
+        print(f"added host {host.name} ({host.ssh_target})")
+        print(f"next: `modelbay host trust {host.name}` to check and trust its host key")
+    return 0
+
+
+def host_list(args: argparse.Namespace) -> int:
+    with _registry() as registry:
+        hosts = registry.hosts()
+    if args.json:
+        _emit_json([h.to_json() for h in hosts])
+        return 0
+    if not hosts:
+        print("no hosts yet; `modelbay host add NAME --ssh USER@HOST` adds one", file=sys.stderr)
+        return 0
+    rows = []
+    for h in hosts:
+        check = h.last_check or {}
+        status = "not checked" if not check else ("ok" if check.get("ok") else "failing")
+        docker = check.get("docker_version") or "-"
+        rows.append([h.name, h.ssh_target, "yes" if h.host_key else "no", status, str(docker)])
+    print_table(("NAME", "SSH", "KEY TRUSTED", "LAST CHECK", "DOCKER"), rows)
+    return 0
+
+
+def host_trust(args: argparse.Namespace) -> int:
+    from app.remote.hosts import trust_host
+
+    def confirm(key_type: str, fingerprint: str) -> bool:
+        if not sys.stdin.isatty():
+            return False
+        print(f"{args.name} shows the host key {key_type} {fingerprint}", file=sys.stderr)
+        print(
+            "compare it with the host's own (on the host: ssh-keygen -lf "
+            "/etc/ssh/ssh_host_ed25519_key.pub)",
+            file=sys.stderr,
+        )
+        return input("trust this key? [y/N] ").strip().lower() in {"y", "yes"}
+
+    with _registry() as registry:
+        host = trust_host(registry, args.name, fingerprint=args.fingerprint, confirm=confirm)
+    if args.json:
+        _emit_json(host.to_json())
+    else:
+        print(f"trusted {host.name}'s key {host.host_key_type} {host.host_key_fingerprint}")
+    return 0
+
+
+def host_check(args: argparse.Namespace) -> int:
+    from app.remote.hosts import check_host
+
+    with _registry() as registry:
+        result = check_host(registry, args.name, prompt=_secret_prompt())
+    if args.json:
+        _emit_json(result)
+    else:
+        free = result.get("free_bytes")
+        rows = [
+            ("host", f"{result['name']} ({result['ssh']})"),
+            ("reachable", "yes" if result["reachable"] else "no"),
+            ("host key", str(result["host_key"])),
+            ("login", "yes" if result["authenticated"] else "no"),
+            ("docker", str(result.get("docker_version") or "-")),
+            ("free disk", human_size(int(free)) if free is not None else "-"),
+        ]
+        for key, value in rows:
+            print(f"{key:<10}  {value}")
+    if not result["ok"]:
+        hint = f"; {result['hint']}" if result.get("hint") else ""
+        print(f"error: {result['error']}{hint}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def host_remove(args: argparse.Namespace) -> int:
+    from app.remote.secrets import SecretStore, password_entry
+    from app.remote.ssh import resolve
+
+    with _registry() as registry:
+        host = registry.get_host(args.name)
+        endpoint = resolve(host)
+        SecretStore.open().delete(password_entry(endpoint.user, endpoint.hostname, endpoint.port))
+        registry.remove_host(args.name)
+    print(f"removed host {args.name}")
+    return 0
+
+
+def ship(args: argparse.Namespace) -> int:
+    from app.remote.ship import ship as ship_image
+
+    with _registry() as registry, terminal_progress("shipping", unit="B") as progress:
+        result = ship_image(
+            registry,
+            args.ref,
+            args.host,
+            prompt=_secret_prompt(),
+            log=lambda line: print(line, file=sys.stderr, flush=True) if not args.json else None,
+            progress=progress,
+        )
+    if args.json:
+        _emit_json(result.to_json())
+    else:
+        print(
+            f"{result.host} has {result.tag}: {human_size(result.bytes_sent)} sent, "
+            f"{result.layers_sent} of {result.layers_total} layers, {result.seconds:.1f} s"
+        )
+    return 0

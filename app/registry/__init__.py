@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from app.registry.names import parse_ref as parse_ref
     from app.registry.service import BuildInfo as BuildInfo
     from app.registry.service import EventInfo as EventInfo
+    from app.registry.service import HostInfo as HostInfo
     from app.registry.service import ModelSummary as ModelSummary
     from app.registry.service import NewBuild as NewBuild
     from app.registry.service import NewVersion as NewVersion
@@ -26,6 +27,7 @@ _LAZY = {
     "BuildInfo": "app.registry.service",
     "NewBuild": "app.registry.service",
     "EventInfo": "app.registry.service",
+    "HostInfo": "app.registry.service",
     "ModelSummary": "app.registry.service",
     "NewVersion": "app.registry.service",
     "Registry": "app.registry.service",
@@ -38,6 +40,7 @@ _LAZY = {
 __all__ = [
     "BuildInfo",
     "EventInfo",
+    "HostInfo",
     "ModelSummary",
     "NewBuild",
     "NewVersion",

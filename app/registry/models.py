@@ -231,6 +231,25 @@ class ImageBuild(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class Host(Base):
+    """A machine images ship to, reached over SSH. Secrets never live here (OS keyring)."""
+
+    __tablename__ = "hosts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    address: Mapped[str] = mapped_column(String(300))
+    port: Mapped[int | None] = mapped_column(Integer)
+    user: Mapped[str | None] = mapped_column(String(200))
+    identity_file: Mapped[str | None] = mapped_column(Text)
+    host_key_type: Mapped[str | None] = mapped_column(String(60))
+    host_key: Mapped[str | None] = mapped_column(Text)
+    host_key_fingerprint: Mapped[str | None] = mapped_column(String(100))
+    last_check: Mapped[dict[str, Any] | None] = mapped_column()
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class Event(Base):
     """One line of the append-only event log (database triggers refuse UPDATE and DELETE).
 

@@ -44,6 +44,7 @@ from app.registry.models import (
     BUILD_STATUSES,
     Alias,
     Event,
+    Host,
     ImageBuild,
     Model,
     ModelVersion,
@@ -222,6 +223,47 @@ class BuildInfo:
         if with_lock:
             data["lock"] = self.lock_text
         return data
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """A machine to ship to. ``address``/``port``/``user`` may be filled from ~/.ssh/config
+    at connect time; the pinned host key is public, secrets are in the OS keyring."""
+
+    id: int
+    name: str
+    address: str
+    port: int | None
+    user: str | None
+    identity_file: str | None
+    host_key_type: str | None
+    host_key: str | None  # base64, as in known_hosts
+    host_key_fingerprint: str | None  # SHA256:..., as OpenSSH prints it
+    last_check: dict[str, Any] | None
+    created_by: str
+    created_at: dt.datetime
+
+    @property
+    def ssh_target(self) -> str:
+        user = f"{self.user}@" if self.user else ""
+        port = f":{self.port}" if self.port else ""
+        return f"{user}{self.address}{port}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "ssh": self.ssh_target,
+            "address": self.address,
+            "port": self.port,
+            "user": self.user,
+            "identity_file": self.identity_file,
+            "host_key_type": self.host_key_type,
+            "host_key_fingerprint": self.host_key_fingerprint,
+            "trusted": self.host_key is not None,
+            "last_check": self.last_check,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+        }
 
 
 @dataclass(frozen=True)
@@ -964,6 +1006,106 @@ class Registry:
         with self._reading() as session:
             return [_build_info(row, name, version) for row, name, version in session.execute(stmt)]
 
+    # ------------------------------------------------------------------ hosts
+    def add_host(
+        self,
+        name: str,
+        address: str,
+        *,
+        port: int | None = None,
+        user: str | None = None,
+        identity_file: str | None = None,
+        actor: str | None = None,
+    ) -> HostInfo:
+        actor = actor or current_user()
+        name = check_name(name)
+        if not address.strip():
+            raise InvalidInputError("a host needs an address", hint="--ssh [USER@]HOST[:PORT]")
+        try:
+            with self._writing() as session:
+                session.add(
+                    Host(
+                        name=name,
+                        address=address.strip(),
+                        port=port,
+                        user=user or None,
+                        identity_file=identity_file or None,
+                        created_by=actor,
+                        created_at=utcnow(),
+                    )
+                )
+                self._log_host(session, actor, "host.added", name, {"address": address})
+        except IntegrityError:
+            raise ConflictError(
+                f"there is already a host named {name!r}",
+                hint=f"pick another name, or `modelbay host remove {name}` first",
+            ) from None
+        return self.get_host(name)
+
+    def get_host(self, name: str) -> HostInfo:
+        with self._reading() as session:
+            row = session.scalars(select(Host).where(Host.name == name)).first()
+            if row is None:
+                names = session.scalars(select(Host.name).order_by(Host.name)).all()
+                raise NotFoundError(
+                    f"there is no host named {name!r}",
+                    hint=("the hosts are " + ", ".join(names))
+                    if names
+                    else "add one with `modelbay host add NAME --ssh USER@HOST`",
+                )
+            return _host_info(row)
+
+    def hosts(self) -> list[HostInfo]:
+        with self._reading() as session:
+            return [_host_info(h) for h in session.scalars(select(Host).order_by(Host.name))]
+
+    def remove_host(self, name: str, *, actor: str | None = None) -> None:
+        actor = actor or current_user()
+        self.get_host(name)
+        with self._writing() as session:
+            session.execute(delete(Host).where(Host.name == name))
+            self._log_host(session, actor, "host.removed", name, {})
+
+    def pin_host_key(
+        self, name: str, key_type: str, key: str, fingerprint: str, *, actor: str | None = None
+    ) -> HostInfo:
+        """Trust ``key`` as the host's key from now on (it was shown to a person first)."""
+        actor = actor or current_user()
+        previous = self.get_host(name).host_key_fingerprint
+        with self._writing() as session:
+            session.execute(
+                update(Host)
+                .where(Host.name == name)
+                .values(host_key_type=key_type, host_key=key, host_key_fingerprint=fingerprint)
+            )
+            self._log_host(
+                session,
+                actor,
+                "host.key_trusted",
+                name,
+                {"fingerprint": fingerprint, "previous": previous},
+            )
+        return self.get_host(name)
+
+    def record_host_check(self, name: str, check: dict[str, Any]) -> HostInfo:
+        with self._writing() as session:
+            session.execute(update(Host).where(Host.name == name).values(last_check=check))
+        return self.get_host(name)
+
+    def _log_host(
+        self, session: Session, actor: str, action: str, name: str, details: dict[str, Any]
+    ) -> None:
+        session.add(
+            Event(at=utcnow(), actor=actor, action=action, details={"host": name, **details})
+        )
+
+    def log_event(
+        self, action: str, target: VersionInfo, details: dict[str, Any], *, actor: str | None = None
+    ) -> None:
+        """Append one line to the event log about ``target`` (e.g. an image shipped)."""
+        with self._writing() as session:
+            self._log(session, actor or current_user(), action, target, details)
+
     def set_description(self, name: str, description: str, *, actor: str | None = None) -> None:
         actor = actor or current_user()
         with self._writing() as session:
@@ -1218,6 +1360,23 @@ def _assemble(session: Session, rows: Sequence[Any], *, with_files: bool) -> lis
         )
         for row in rows
     ]
+
+
+def _host_info(row: Host) -> HostInfo:
+    return HostInfo(
+        id=row.id,
+        name=row.name,
+        address=row.address,
+        port=row.port,
+        user=row.user,
+        identity_file=row.identity_file,
+        host_key_type=row.host_key_type,
+        host_key=row.host_key,
+        host_key_fingerprint=row.host_key_fingerprint,
+        last_check=row.last_check,
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
 
 
 def _build_info(row: ImageBuild, name: str, version: int) -> BuildInfo:

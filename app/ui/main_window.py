@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QFileDialog,
+    QInputDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -38,6 +39,7 @@ from PySide6.QtWidgets import (
 from app.config import Config
 from app.logs import log
 from app.progress import CancelToken, ProgressCallback
+from app.ui.hosts_panel import HostsPanel
 from app.ui.import_dialog import ImportDialog, ImportRequest
 from app.ui.jobs import Job, JobQueue
 from app.ui.jobs_panel import JobsPanel
@@ -66,6 +68,7 @@ class MainWindow(QMainWindow):
         self.reader = JobQueue(parent=self)
         self.imports = JobQueue(serial=True, parent=self)
         self.builds = JobQueue(serial=True, parent=self)  # one Docker build at a time
+        self.network = JobQueue(parent=self)  # SSH: host checks, trust, shipping
         self.setWindowTitle("Modelbay")
         self.setWindowIcon(icon("modelbay"))
         self.setAcceptDrops(True)
@@ -76,6 +79,7 @@ class MainWindow(QMainWindow):
         self.models_panel.sig_error.connect(self.show_error)
         self.models_panel.sig_import_requested.connect(self.choose_files_to_import)
         self.models_panel.detail.sig_build_requested.connect(self.open_build_dialog)
+        self.models_panel.detail.sig_ship_requested.connect(self.choose_host_to_ship)
         self.sidebar = QListWidget(self)
         self.sidebar.setIconSize(QSize(20, 20))
         self.sidebar.setMinimumWidth(140)
@@ -95,8 +99,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.splitter)
 
         self.jobs_panel = JobsPanel(self)
-        self.jobs_panel.watch(self.imports)
-        self.jobs_panel.watch(self.builds)
+        for queue in (self.imports, self.builds, self.network):
+            self.jobs_panel.watch(queue)
         self.jobs_dock = QDockWidget("Jobs", self)
         self.jobs_dock.setObjectName("jobsDock")
         self.jobs_dock.setWidget(self.jobs_panel)
@@ -113,12 +117,10 @@ class MainWindow(QMainWindow):
         self._open_registry()
 
     def _add_pages(self) -> None:
+        self.hosts_panel = HostsPanel(self.reader, self.network, self)
+        self.hosts_panel.sig_error.connect(self.show_error)
+        self.hosts_panel.sig_status.connect(lambda text: self.statusBar().showMessage(text, 8000))
         later = {
-            "hosts": (
-                "No hosts yet",
-                "The machines you deploy to, reached over SSH. Adding "
-                "hosts comes with remote deployment in a coming version of Modelbay.",
-            ),
             "deployments": (
                 "Nothing deployed yet",
                 "Every model version running on a host, "
@@ -132,7 +134,9 @@ class MainWindow(QMainWindow):
         }
         for label, key in PANELS:
             QListWidgetItem(icon(key), label, self.sidebar)
-            if key in later:
+            if key == "hosts":
+                self.pages.addWidget(self.hosts_panel)
+            elif key in later:
                 title, text = later[key]
                 self.pages.addWidget(EmptyState(key, title, text, self))
 
@@ -231,6 +235,7 @@ class MainWindow(QMainWindow):
         self.registry = registry
         self.location.setText(f"Registry: {self._where()}")
         self.models_panel.set_registry(registry)
+        self.hosts_panel.set_registry(registry)
 
     def _registry_failed(self, message: str, hint: str) -> None:
         self.models_panel.loading.text.setText(f"{message}<br>{hint}")
@@ -354,6 +359,45 @@ class MainWindow(QMainWindow):
             if current.name == build.name:
                 self.models_panel.detail.show_model(build.name, version=current.version)
 
+    # ------------------------------------------------------------------ shipping
+    def choose_host_to_ship(self, info: VersionInfo) -> QInputDialog | None:
+        hosts = [h.name for h in self.hosts_panel.hosts]
+        if not hosts:
+            self.show_error("there is no host to ship to yet", "add one in Hosts (Add host…)")
+            return None
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle(f"Ship {info.ref}")
+        dialog.setLabelText(f"Copy the image of {info.ref} to which host?")
+        dialog.setComboBoxItems(hosts)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.textValueSelected.connect(lambda host: self.start_ship(info, host))
+        dialog.open()
+        return dialog
+
+    def start_ship(self, info: VersionInfo, host: str) -> Job | None:
+        registry = self.registry
+        if registry is None:
+            return None
+        from app.remote.ship import ship
+
+        prompt = self.hosts_panel.prompt
+        job = self.network.submit(
+            f"Shipping {info.ref} to {host}",
+            lambda progress, cancel: ship(
+                registry, info.ref, host, prompt=prompt, progress=progress, cancel=cancel
+            ),
+        )
+        job.sig_finished.connect(
+            lambda result: self.statusBar().showMessage(
+                f"{result.host} has {result.tag}: {result.bytes_sent / 1e6:.1f} MB sent, "
+                f"{result.layers_sent} of {result.layers_total} layers, {result.seconds:.1f} s",
+                15000,
+            )
+        )
+        job.sig_failed.connect(self.show_error)
+        self.jobs_dock.show()
+        return job
+
     # ------------------------------------------------------------------ drag and drop
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         urls = event.mimeData().urls()
@@ -465,6 +509,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_settings()
         self.builds.shutdown()
+        self.network.shutdown()
         self.imports.shutdown()
         self.reader.shutdown()
         if self.registry is not None:

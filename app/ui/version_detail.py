@@ -66,6 +66,7 @@ class VersionDetail(QWidget):
     sig_changed = Signal(str)  # model name: something about it changed
     sig_error = Signal(str, str)  # message, hint
     sig_build_requested = Signal(object)  # VersionInfo
+    sig_ship_requested = Signal(object)  # VersionInfo
 
     def __init__(self, reader: JobQueue, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -359,6 +360,18 @@ class VersionDetail(QWidget):
         self.build_button.setToolTip(
             reason or "Build a Docker image that serves this version (Ctrl+B)"
         )
+
+    def request_ship(self) -> None:
+        if self._current is not None and any(
+            b.version == self._current.version and b.status in {"verified", "built"}
+            for b in self._builds
+        ):
+            self.sig_ship_requested.emit(self._current)
+        elif self._current is not None:
+            self.sig_error.emit(
+                f"{self._current.ref} has no image to ship yet",
+                "build one first (Build image…)",
+            )
 
     def request_build(self) -> None:
         if self._current is not None and self.build_button.isEnabled():

@@ -24,8 +24,13 @@ def test_empty_registry_explains_how_to_start(qtbot: QtBot, window: Any) -> None
     qtbot.waitUntil(lambda: panel.stack.currentWidget() is panel.empty, timeout=10_000)
     assert "Drop a model file or folder" in panel.empty.text.text()
     assert window.counts.text() == "0 models"
-    # the other sections say what they will hold rather than showing a blank
-    for row in (1, 2, 3):
+    # the other sections say what they hold and how to begin rather than showing a blank
+    window.sidebar.setCurrentRow(1)
+    hosts = window.hosts_panel
+    assert window.pages.currentWidget() is hosts
+    qtbot.waitUntil(lambda: hosts.stack.currentWidget() is hosts.empty, timeout=10_000)
+    assert "Add host" in hosts.empty.text.text()
+    for row in (2, 3):
         window.sidebar.setCurrentRow(row)
         page = window.pages.currentWidget()
         assert page.text.text()

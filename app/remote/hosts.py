@@ -1,0 +1,121 @@
+"""Adding, trusting and checking hosts: the part of ``modelbay host`` beyond the registry."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from app.errors import InvalidInputError, ModelbayError
+
+from .docker_remote import RemoteDockerError, check_docker
+from .secrets import SecretPrompt, SecretStore
+from .ssh import (
+    AuthFailed,
+    HostKeyChanged,
+    UnknownHostKey,
+    connect,
+    fetch_host_key,
+)
+
+if TYPE_CHECKING:
+    from app.registry import HostInfo, Registry
+
+_TARGET = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?P<host>\[[^\]]+\]|[^:\s@]+)(?::(?P<port>\d+))?$")
+
+
+def parse_ssh_target(text: str) -> tuple[str | None, str, int | None]:
+    """``[USER@]HOST[:PORT]`` (an IPv6 address in brackets) -> (user, host, port)."""
+    match = _TARGET.match(text.strip())
+    if match is None:
+        raise InvalidInputError(
+            f"{text!r} is not an SSH address",
+            hint="write it as [USER@]HOST[:PORT], e.g. deploy@gpu-1.example.com:2222",
+        )
+    port = int(match["port"]) if match["port"] else None
+    if port is not None and not 0 < port < 65536:
+        raise InvalidInputError(f"port {port} is out of range", hint="ports go from 1 to 65535")
+    return match["user"], match["host"].strip("[]"), port
+
+
+def trust_host(
+    registry: Registry,
+    name: str,
+    *,
+    fingerprint: str | None = None,
+    confirm: Callable[[str, str], bool] | None = None,
+) -> HostInfo:
+    """Pin the key ``name`` shows now, if it is the one a person expects.
+
+    With ``fingerprint``, the key is trusted only if it matches. Without it,
+    ``confirm(key_type, fingerprint)`` must say yes (a dialog, a terminal
+    question); with neither, nothing is trusted and the fingerprint is reported.
+    """
+    host = registry.get_host(name)
+    key_type, key, shown = fetch_host_key(host)
+    if fingerprint is not None:
+        if fingerprint.strip() != shown:
+            raise HostKeyChanged(name, fingerprint.strip(), shown, key_type, key)
+    elif confirm is None or not confirm(key_type, shown):
+        raise UnknownHostKey(name, key_type, key, shown)
+    return registry.pin_host_key(name, key_type, key, shown)
+
+
+def check_host(
+    registry: Registry,
+    name: str,
+    *,
+    secrets: SecretStore | None = None,
+    prompt: SecretPrompt | None = None,
+) -> dict[str, Any]:
+    """Reachable? Host key as trusted? Login works? Docker's version and free disk.
+
+    Every outcome is a result (recorded on the host), not an exception: the
+    first step that failed says why in ``error`` and what to do in ``hint``.
+    """
+    host = registry.get_host(name)
+    started = time.monotonic()
+    result: dict[str, Any] = {
+        "name": name,
+        "ssh": host.ssh_target,
+        "reachable": False,
+        "host_key": "trusted" if host.host_key else "unknown",
+        "authenticated": False,
+        "docker_version": None,
+        "free_bytes": None,
+        "ok": False,
+        "error": None,
+        "hint": None,
+    }
+    try:
+        with connect(host, secrets=secrets, prompt=prompt) as session:
+            result.update(reachable=True, authenticated=True)
+            docker = check_docker(session)
+            result.update(
+                docker_version=docker.version,
+                api_version=docker.api_version,
+                docker_root=docker.root_dir,
+                free_bytes=docker.free_bytes,
+                ok=True,
+            )
+    except (UnknownHostKey, HostKeyChanged) as exc:
+        result.update(
+            reachable=True,
+            host_key="unknown" if isinstance(exc, UnknownHostKey) else "changed",
+            shown_fingerprint=exc.fingerprint if isinstance(exc, UnknownHostKey) else exc.actual,
+        )
+        _failed(result, exc)
+    except (AuthFailed, RemoteDockerError) as exc:
+        result.update(reachable=True, authenticated=isinstance(exc, RemoteDockerError))
+        _failed(result, exc)
+    except ModelbayError as exc:  # HostUnreachable and the rest
+        _failed(result, exc)
+    result["seconds"] = round(time.monotonic() - started, 3)
+    result["at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    registry.record_host_check(name, result)
+    return result
+
+
+def _failed(result: dict[str, Any], exc: ModelbayError) -> None:
+    result.update(ok=False, error=exc.message, hint=exc.hint)

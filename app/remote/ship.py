@@ -1,0 +1,381 @@
+"""``modelbay ship``: copy a built image to a host, sending only the layers it lacks.
+
+1. The version's newest verified (or built) image on this machine.
+2. The host's Docker (through the verified SSH connection): if it already has
+   that image id, nothing is sent. Otherwise, for every image there, its chain
+   of layer diff ids; the longest prefix of our chain that one of them shares
+   is what the host holds (``docker load`` reuses a layer only with the same
+   chain below it, so only a shared prefix counts).
+3. ``docker save`` of the image streams through a filter that drops the
+   ``layer.tar`` of each held layer (identified by hashing it: a diff id is the
+   SHA-256 of the layer tar) and into ``docker load`` on the host.
+4. The host's image id must equal ours, else the ship failed.
+
+``docker load`` unpacks the whole archive before it registers anything, so a
+transfer cut halfway (cancel, a dropped connection, a killed process) leaves
+the host as it was, and shipping again starts over cleanly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any, cast
+
+from app.errors import Cancelled, ConflictError, ModelbayError
+from app.progress import NEVER_CANCELLED, CancelToken, ProgressCallback, no_progress
+
+from .docker_remote import RemoteDockerError, check_docker, docker_client
+from .secrets import SecretPrompt, SecretStore
+from .ssh import connect
+
+if TYPE_CHECKING:
+    import docker
+
+    from app.registry import Registry
+
+    from .ssh import SSHSession
+
+CHUNK = 1 << 20
+
+
+class ShipFailed(ModelbayError):
+    """The transfer or the load on the host failed."""
+
+
+@dataclass(frozen=True)
+class Shippable:
+    """A build whose image is on this machine."""
+
+    ref: str
+    tag: str
+    image_id: str
+
+
+@dataclass(frozen=True)
+class ShipResult:
+    host: str
+    ref: str
+    tag: str
+    image_id: str
+    bytes_sent: int
+    layers_total: int
+    layers_sent: int
+    seconds: float
+    already_there: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "ref": self.ref,
+            "tag": self.tag,
+            "image_id": self.image_id,
+            "bytes_sent": self.bytes_sent,
+            "layers_total": self.layers_total,
+            "layers_sent": self.layers_sent,
+            "seconds": round(self.seconds, 3),
+            "already_there": self.already_there,
+        }
+
+
+def image_to_ship(registry: Registry, ref: str, local: docker.DockerClient) -> Shippable:
+    """The newest build of ``ref`` whose image is still on this machine."""
+    from docker.errors import ImageNotFound
+
+    info = registry.get(ref)
+    for build in registry.builds(info.ref):
+        if build.status in {"verified", "built"} and build.image_id:
+            try:
+                local.images.get(build.image_id)
+            except ImageNotFound:
+                continue
+            return Shippable(build.ref, build.tag, build.image_id)
+    raise ConflictError(
+        f"{info.ref} has no image on this machine to ship",
+        hint=f"build one first: modelbay build {info.ref}",
+    )
+
+
+def ship(
+    registry: Registry,
+    ref: str,
+    host_name: str,
+    *,
+    secrets: SecretStore | None = None,
+    prompt: SecretPrompt | None = None,
+    log: Callable[[str], None] | None = None,
+    progress: ProgressCallback = no_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> ShipResult:
+    from app.build import engine
+
+    say = log or (lambda line: None)
+    started = time.monotonic()
+    host = registry.get_host(host_name)
+    local = engine.connect()
+    try:
+        build = image_to_ship(registry, ref, local)
+        image = local.images.get(build.image_id)
+        chain = list(image.attrs["RootFS"]["Layers"])
+        say(f"shipping {build.tag} ({build.image_id[:19]}, {len(chain)} layers) to {host.name}")
+        with connect(host, secrets=secrets, prompt=prompt) as session:
+            remote_info = check_docker(session)
+            say(f"{host.name}: Docker {remote_info.version}")
+            remote = docker_client(session, remote_info.api_version)
+            try:
+                shipment = _Shipment(build, image, chain, session, remote, say, started)
+                result = shipment.run(remote_info.free_bytes, progress, cancel)
+            finally:
+                remote.api.close()
+    finally:
+        local.close()
+    if not result.already_there:
+        registry.log_event(
+            "image.shipped",
+            registry.get(build.ref),
+            {
+                "host": host.name,
+                "tag": build.tag,
+                "image_id": build.image_id,
+                "bytes_sent": result.bytes_sent,
+            },
+        )
+    return result
+
+
+@dataclass
+class _Shipment:
+    build: Shippable
+    image: Any
+    chain: list[str]
+    session: SSHSession
+    remote: docker.DockerClient
+    say: Callable[[str], None]
+    started: float
+
+    def result(self, sent: int, layers_sent: int, *, already: bool = False) -> ShipResult:
+        b = self.build
+        return ShipResult(
+            self.session.host.name,
+            b.ref,
+            b.tag,
+            b.image_id,
+            sent,
+            len(self.chain),
+            layers_sent,
+            time.monotonic() - self.started,
+            already_there=already,
+        )
+
+    def run(
+        self, free_bytes: int | None, progress: ProgressCallback, cancel: CancelToken
+    ) -> ShipResult:
+        host, build, remote = self.session.host.name, self.build, self.remote
+        if _has_image(remote, build.image_id):
+            _tag(remote, build)
+            self.say(f"{host} already has {build.image_id[:19]}: nothing to send")
+            return self.result(0, 0, already=True)
+        held = _held_prefix(remote, self.chain)
+        sizes = _layer_sizes(self.image, len(self.chain))
+        to_send = sum(sizes[held:])
+        self.say(
+            f"{host} holds {held} of {len(self.chain)} layers; about {to_send / 1e6:.0f} MB to send"
+        )
+        if free_bytes is not None and free_bytes < 2 * to_send:  # load unpacks, then stores
+            raise ShipFailed(
+                f"{host} has {free_bytes / 1e9:.1f} GB free where Docker keeps images, and "
+                f"loading this image needs about {2 * to_send / 1e9:.1f} GB",
+                hint=f"free space on {host} (docker image prune, docker system df)",
+            )
+        channel = self.session.open_exec("docker load")
+        sender = _Sender(channel, to_send, progress, cancel)
+        try:
+            layers_sent = _stream(self.image, set(self.chain[:held]), sender, cancel)
+            channel.shutdown_write()
+            status, output = _finish(channel)
+        except Cancelled:
+            channel.close()
+            self.say("cancelled: the host discards the partial archive")
+            raise
+        except (OSError, EOFError) as exc:
+            channel.close()
+            raise ShipFailed(
+                f"the connection to {host} broke during the transfer ({exc}); the host "
+                "discards the partial archive",
+                hint="ship again: it starts over cleanly",
+            ) from None
+        if status != 0:
+            raise _load_failed(host, output)
+        if not _has_image(remote, build.image_id):
+            raise ShipFailed(
+                f"{host} loaded the archive, but has no image {build.image_id[:19]} afterwards",
+                hint="compare `docker images` on both machines; ship again",
+            )
+        _tag(remote, build)
+        result = self.result(sender.count, layers_sent)
+        self.say(
+            f"{host} has {build.tag} ({build.image_id[:19]}): {sender.count / 1e6:.1f} MB "
+            f"sent, {layers_sent} of {len(self.chain)} layers, {result.seconds:.1f} s"
+        )
+        return result
+
+
+def _has_image(remote: docker.DockerClient, image_id: str) -> bool:
+    from docker.errors import ImageNotFound
+
+    try:
+        return str(remote.images.get(image_id).id) == image_id
+    except ImageNotFound:
+        return False
+
+
+def _tag(remote: docker.DockerClient, build: Shippable) -> None:
+    repository, _, tag = build.tag.rpartition(":")
+    remote.api.tag(build.image_id, repository, tag)
+
+
+def _held_prefix(remote: docker.DockerClient, chain: list[str]) -> int:
+    """How many of ``chain``'s first layers the host holds with the same layers below."""
+    best = 0
+    for summary in remote.api.images(all=True):
+        layers = remote.api.inspect_image(summary["Id"]).get("RootFS", {}).get("Layers") or []
+        shared = 0
+        for mine, theirs in zip(chain, layers, strict=False):
+            if mine != theirs:
+                break
+            shared += 1
+        best = max(best, shared)
+    return best
+
+
+def _layer_sizes(image: Any, count: int) -> list[int]:
+    """Per layer (oldest first), its size as ``docker history`` reports it (an estimate)."""
+    sizes = [int(h.get("Size") or 0) for h in reversed(image.history())]
+    with_content = [s for s in sizes if s > 0]
+    padded = with_content + [0] * max(0, count - len(with_content))
+    return padded[:count] if len(with_content) >= count else padded
+
+
+class _Sender:
+    """Writes to the channel in big pieces, counting bytes and reporting progress."""
+
+    def __init__(
+        self, channel: Any, expected: int, progress: ProgressCallback, cancel: CancelToken
+    ) -> None:
+        self.channel = channel
+        self.expected = max(expected, 1)
+        self.progress = progress
+        self.cancel = cancel
+        self.count = 0
+        self.started = time.monotonic()
+        self._last = 0.0
+
+    def write(self, data: bytes) -> int:
+        self.cancel.raise_if_cancelled()
+        self.channel.sendall(data)
+        self.count += len(data)
+        now = time.monotonic()
+        if now - self._last > 0.2:
+            self._last = now
+            rate = self.count / max(now - self.started, 1e-6)
+            left = max(self.expected - self.count, 0) / rate if rate else 0
+            self.progress(
+                min(self.count, self.expected),
+                self.expected,
+                f"{self.count / 1e6:.0f} of ~{self.expected / 1e6:.0f} MB, {rate / 1e6:.0f} MB/s, "
+                f"about {left:.0f} s left",
+            )
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def _stream(image: Any, skip: set[str], out: _Sender, cancel: CancelToken) -> int:
+    """Copy ``docker save`` to ``out``, leaving out the layer tars whose diff id is in ``skip``."""
+    source = _GeneratorReader(image.save(chunk_size=CHUNK, named=True))
+    sent_layers = 0
+    with (
+        tarfile.open(fileobj=source, mode="r|") as archive,
+        tarfile.open(
+            fileobj=cast("IO[bytes]", out), mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK
+        ) as copy,
+    ):
+        for member in archive:
+            cancel.raise_if_cancelled()
+            data = archive.extractfile(member) if member.isfile() else None
+            if data is None or not member.name.endswith("layer.tar"):
+                copy.addfile(member, data)
+                continue
+            if not skip:  # nothing held: stream straight through, no buffering
+                copy.addfile(member, data)
+                sent_layers += 1
+                continue
+            with tempfile.SpooledTemporaryFile(max_size=32 << 20) as held:
+                digest = hashlib.sha256()
+                while chunk := data.read(CHUNK):
+                    digest.update(chunk)
+                    held.write(chunk)
+                if f"sha256:{digest.hexdigest()}" in skip:
+                    continue
+                held.seek(0)
+                copy.addfile(member, held)
+                sent_layers += 1
+    return sent_layers
+
+
+class _GeneratorReader(io.RawIOBase):
+    """A file to read from an iterator of byte chunks (docker-py's save stream)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self.chunks = iter(chunks)
+        self.buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self.buffer:
+            try:
+                self.buffer = next(self.chunks)
+            except StopIteration:
+                return 0
+        size = min(len(target), len(self.buffer))
+        target[:size] = self.buffer[:size]
+        self.buffer = self.buffer[size:]
+        return size
+
+
+def _finish(channel: Any) -> tuple[int, str]:
+    out = bytearray()
+    while True:
+        chunk = channel.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+    err = bytearray()
+    while channel.recv_stderr_ready():
+        err += channel.recv_stderr(65536)
+    status = channel.recv_exit_status()
+    channel.close()
+    return status, (bytes(out) + bytes(err)).decode("utf-8", "replace")
+
+
+def _load_failed(host: str, output: str) -> ModelbayError:
+    text = output.strip()
+    if "no space left" in text.lower():
+        return ShipFailed(
+            f"{host} ran out of disk space while loading the image",
+            hint=f"free space on {host} (docker image prune, docker system df), then ship again",
+        )
+    if "permission denied" in text.lower():
+        return RemoteDockerError(f"`docker load` on {host} was refused: {text[-300:]}")
+    return ShipFailed(f"`docker load` on {host} failed: {text[-500:] or 'no output'}")
+
+
+__all__ = ["ShipFailed", "ShipResult", "Shippable", "image_to_ship", "ship"]
