@@ -1,7 +1,8 @@
 """Fixtures shared by every test: an isolated data home, a registry, real services.
 
 Integration tests need real things (a PostgreSQL server, an X display, a Docker
-daemon with a local base image, and later an SSH host). On a laptop without them
+daemon with a local base image, a remote host over SSH with its own Docker daemon,
+an OS keyring: see tests/remote_host.py). On a laptop without them
 such a test skips; under CI (``CI=true``) a missing service fails the test
 instead, so a green CI run never hides a skipped integration test.
 """
@@ -20,6 +21,14 @@ import pytest
 
 from app.config import Config
 from app.registry import Registry
+from tests.remote_host import (
+    RemoteHost,
+    SecretService,
+    remote_host_problem,
+    secret_service_problem,
+    start_remote_host,
+    start_secret_service,
+)
 from tests.services import (
     DOCKER_SETUP_HINT,
     TEST_BASE_IMAGE,
@@ -125,6 +134,26 @@ def base_image(docker_client: DockerClient) -> str:
         found = False
     require(found, f"the Docker base image {TEST_BASE_IMAGE} ({DOCKER_SETUP_HINT})")
     return TEST_BASE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def remote_host() -> Iterator[RemoteHost]:
+    """A remote host made for this run: a network namespace with its own dockerd, reached
+    over real SSH (tests/remote_host.py). Torn down at the end of the run."""
+    problem = remote_host_problem()
+    require(problem is None, f"a remote host over SSH ({problem})")
+    with start_remote_host() as host:
+        yield host
+
+
+@pytest.fixture(scope="session")
+def secret_service() -> Iterator[SecretService]:
+    """A real OS keyring for the run: a private D-Bus session bus with an unlocked
+    gnome-keyring on it; DBUS_SESSION_BUS_ADDRESS points at it until the run ends."""
+    problem = secret_service_problem()
+    require(problem is None, f"an OS keyring (Secret Service) ({problem})")
+    with start_secret_service() as service:
+        yield service
 
 
 @pytest.fixture

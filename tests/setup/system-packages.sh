@@ -16,6 +16,16 @@ run_packages=(
 test_packages=(
   postgresql            # the registry's PostgreSQL path runs against a real server
   xvfb x11-utils        # a real X display for screenshots of real windows
+  # the remote host the tests make (tests/remote_host.py): a network namespace with its
+  # own dockerd (docker.io and util-linux's nsenter/unshare come with tests/setup/docker.sh
+  # and the base system)
+  iproute2              # `ip netns`, veth pairs and addresses
+  openssh-server        # sshd inside the namespace (9.2: SetEnv needs 8.7+)
+  openssh-client        # ssh, ssh-keygen, ssh-keyscan: the test plumbing and host keys
+  # a real OS keyring for secrets, headless (the secret_service fixture)
+  dbus                  # dbus-daemon (a private session bus) and dbus-send
+  gnome-keyring         # the Secret Service the keyring package talks to
+  libsecret-tools       # secret-tool: reads what keyring stored, from outside Python
 )
 
 case "${1:-test}" in
