@@ -363,8 +363,8 @@ def _load_key(
         key = paramiko.PKey.from_path(path)
         attempts.tried.append(path)
         return key
-    except paramiko.PasswordRequiredException:
-        pass
+    except (paramiko.PasswordRequiredException, TypeError):
+        pass  # encrypted (cryptography says so with a TypeError for OpenSSH-format keys)
     except (OSError, paramiko.SSHException, ValueError) as exc:
         attempts.tried.append(f"{path} (unreadable: {exc})")
         return None
@@ -378,8 +378,8 @@ def _load_key(
         if not secret:
             break
         try:
-            key = paramiko.PKey.from_path(path, passphrase=secret)
-        except paramiko.SSHException:
+            key = paramiko.PKey.from_path(path, secret.encode())  # positional: 3.x and 5.x differ
+        except (paramiko.SSHException, ValueError, TypeError):  # a wrong passphrase
             if from_store:
                 secrets.delete(entry)  # stale: ask again below
             continue

@@ -162,9 +162,14 @@ def _mlflow_build_docker(workdir: Path, scratch: Path) -> str:
     if done.returncode == 0:
         size = _docker("image", "inspect", "-f", "{{.Size}}", "mlflow-bench-iris")
         return f"built, {int(size) / 1e6:.0f} MB"
-    lines = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
-    reason = next((line for line in reversed(lines) if "rror" in line), lines[-1] if lines else "")
-    return f"failed (exit {done.returncode}): {reason.strip()[:200]}"
+    lines = [line.strip() for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    telling = [
+        line
+        for line in lines
+        if any(word in line for word in ("rror", "denied", "lookup", "pull", "failed", "dial"))
+    ]
+    reason = " | ".join(dict.fromkeys(telling[-4:] or lines[-2:]))
+    return f"failed (exit {done.returncode}): {reason[:600]}"
 
 
 def run(args: argparse.Namespace) -> None:

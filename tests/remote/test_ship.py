@@ -1,0 +1,186 @@
+"""Shipping real images to the test host's own Docker daemon, and running them there.
+
+The first ship sends every layer; a new version of the same model sends only
+its model layer; a ship cut halfway leaves the host without the image and the
+next one succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from app.build.service import BuildOptions, build_image
+from app.config import Config
+from app.errors import Cancelled, ConflictError
+from app.progress import CancelToken
+from app.registry import Registry
+from app.remote.ship import ship
+from tests.formats import makers
+from tests.remote.conftest import add_test_host
+from tests.remote_host import RemoteHost
+from tests.serving.conftest import IRIS_COLUMNS, IRIS_ROWS
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def shipping_registry(
+    build_config: Config, remote_host: RemoteHost, base_image: str, tmp_path: Path
+) -> Registry:
+    registry = Registry.open(build_config)
+    registry.import_path(makers.sklearn_joblib(tmp_path / "a"), name="iris")
+    registry.import_path(makers.sklearn_joblib(tmp_path / "b", compress="gzip"), name="iris")
+    options = BuildOptions(base_image=base_image, smoke_test=False)
+    for ref in ("iris:1", "iris:2"):
+        assert build_image(registry, ref, options, config=build_config).status == "built"
+    add_test_host(registry, remote_host)
+    _forget_images(remote_host)
+    return registry
+
+
+def _forget_images(remote: RemoteHost) -> None:
+    """The host starts empty for each test."""
+    remote.docker("rm", "-f", *remote.docker("ps", "-aq").stdout.split(), check=False)
+    ids = remote.docker("images", "-aq").stdout.split()
+    if ids:
+        remote.docker("rmi", "-f", *sorted(set(ids)), check=False)
+
+
+def _remote_images(remote: RemoteHost) -> set[str]:
+    return set(remote.docker("images", "-q", "--no-trunc").stdout.split())
+
+
+def test_ship_sends_everything_first_then_only_the_new_model_layer(
+    shipping_registry: Registry, remote_host: RemoteHost, docker_client: object
+) -> None:
+    registry = shipping_registry
+    progress: list[tuple[int, int | None, str]] = []
+    first = ship(
+        registry, "iris:1", "test-host", progress=lambda d, t, m: progress.append((d, t, m))
+    )
+    assert first.layers_sent == first.layers_total
+    assert first.bytes_sent > 200_000_000  # the dependencies' layer travels once
+    assert first.image_id in _remote_images(remote_host)
+    assert progress
+    assert "MB/s" in progress[-1][2]
+    assert "left" in progress[-1][2]
+
+    second = ship(registry, "iris:2", "test-host")
+    assert second.layers_sent == 1
+    assert second.layers_total == first.layers_total
+    model_layer = 1_000_000  # the model's files and metadata: well under a megabyte here
+    assert second.bytes_sent < model_layer + 1_000_000
+    assert second.image_id in _remote_images(remote_host)
+    tags = remote_host.docker(
+        "image", "inspect", second.image_id, "--format", "{{json .RepoTags}}"
+    ).stdout
+    assert "modelbay/iris:2" in json.loads(tags)
+
+    again = ship(registry, "iris:2", "test-host")
+    assert (again.already_there, again.bytes_sent) == (True, 0)
+    assert registry.history("iris")[-1].action == "image.shipped"
+
+
+def test_the_shipped_image_serves_on_the_host(
+    shipping_registry: Registry, remote_host: RemoteHost
+) -> None:
+    result = ship(shipping_registry, "iris:1", "test-host")
+    remote_host.docker(
+        "run", "-d", "--name", "iris-served", "-p", "127.0.0.1:18080:8000", result.tag
+    )
+    try:
+        with remote_host.port_forward(18080) as port:
+            deadline = time.monotonic() + 60
+            body = json.dumps(
+                {"dataframe_split": {"columns": IRIS_COLUMNS, "data": IRIS_ROWS}}
+            ).encode()
+            while True:
+                try:
+                    request = urllib.request.Request(
+                        f"http://127.0.0.1:{port}/invocations",
+                        data=body,
+                        headers={"Content-Type": "application/json"},
+                    )
+                    with urllib.request.urlopen(request, timeout=5) as answer:
+                        predictions = json.loads(answer.read())["predictions"]
+                        break
+                except OSError:
+                    assert time.monotonic() < deadline, remote_host.docker(
+                        "logs", "iris-served", check=False
+                    ).stderr
+                    time.sleep(0.3)
+        assert len(predictions) == 3
+    finally:
+        remote_host.docker("rm", "-f", "iris-served", check=False)
+
+
+def test_a_cancelled_ship_leaves_nothing_and_the_next_one_works(
+    shipping_registry: Registry, remote_host: RemoteHost
+) -> None:
+    cancel = CancelToken()
+
+    def progress(done: int, total: int | None, _message: str) -> None:
+        if total and done > total // 3:
+            cancel.cancel()
+
+    with pytest.raises(Cancelled):
+        ship(shipping_registry, "iris:1", "test-host", progress=progress, cancel=cancel)
+    time.sleep(1)
+    assert _remote_images(remote_host) == set()  # no half-loaded image
+    result = ship(shipping_registry, "iris:1", "test-host")
+    assert result.image_id in _remote_images(remote_host)
+
+
+def test_a_ship_killed_halfway_leaves_the_host_unchanged(
+    shipping_registry: Registry, remote_host: RemoteHost, build_config: Config, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "MODELBAY_HOME": str(build_config.home),
+        "MODELBAY_SSH_CONFIG": str(tmp_path / "none"),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "ship", "iris:1", "test-host"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while "docker load" not in remote_host.ssh("ps", "-eo", "args", check=False).stdout:
+        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+        assert time.monotonic() < deadline, "the transfer never started"
+        time.sleep(0.05)
+    time.sleep(0.5)  # part of the archive is on its way
+    process.send_signal(signal.SIGKILL)
+    process.wait(30)
+    if process.stderr:
+        process.stderr.close()
+    deadline = time.monotonic() + 30
+    while "docker load" in remote_host.ssh("ps", "-eo", "args", check=False).stdout:
+        assert time.monotonic() < deadline, "docker load kept running on the host"
+        time.sleep(0.2)
+    assert _remote_images(remote_host) == set()
+    result = ship(shipping_registry, "iris:1", "test-host")
+    assert result.layers_sent == result.layers_total
+    assert result.image_id in _remote_images(remote_host)
+
+
+def test_a_version_without_an_image_is_refused_with_what_to_do(
+    remote_host: RemoteHost, build_config: Config, tmp_path: Path, docker_client: object
+) -> None:
+    with Registry.open(build_config) as registry:
+        registry.import_path(makers.sklearn_joblib(tmp_path / "m"), name="unbuilt")
+        add_test_host(registry, remote_host)
+        with pytest.raises(ConflictError) as refused:
+            ship(registry, "unbuilt", "test-host")
+    assert refused.value.message == "unbuilt:1 has no image on this machine to ship"
+    assert refused.value.hint == "build one first: modelbay build unbuilt:1"
