@@ -26,6 +26,7 @@ BENCHMARKS = (
     "gui_start",
     "serving",
     "image_build",
+    "ship",
 )
 
 

@@ -14,6 +14,7 @@ import pytest
 from app.config import Config
 from app.registry import Registry
 from tests.conftest import require
+from tests.remote_host import RemoteHost
 from tests.services import XDisplay, xvfb_display
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,6 +128,35 @@ def test_building_an_image_in_pictures(
     from PySide6.QtGui import QImage
 
     for name in ["build-options", "build-running", "build-done", "images-tab"]:
+        image = QImage(str(OUTPUT / f"{name}.png"))
+        assert (image.width(), image.height()) == (1280, 800), name
+        colours = {image.pixel(x, y) for x in range(0, 1260, 20) for y in range(0, 780, 20)}
+        assert len(colours) > 8, f"{name}.png looks blank"
+
+
+@pytest.mark.integration
+@pytest.mark.display
+def test_the_hosts_panel_in_pictures(
+    display: XDisplay | None, tmp_path: Path, remote_host: RemoteHost
+) -> None:
+    """Empty, adding a host, trusting its key, checked and green."""
+    require(display is not None, "an X server (apt-get install xvfb x11-utils)")
+    assert display is not None
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "DISPLAY": display.name,
+        "MODELBAY_TOUR_SSH": f"{remote_host.user}@{remote_host.address}",
+        "MODELBAY_TOUR_IDENTITY": str(remote_host.identity_file),
+        "MODELBAY_SSH_CONFIG": str(tmp_path / "none"),
+    }
+    env.pop("QT_QPA_PLATFORM", None)
+    env.pop("SSH_AUTH_SOCK", None)
+    done = run_on_display(["-m", "tests.ui.tour_hosts", str(OUTPUT)], env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    from PySide6.QtGui import QImage
+
+    for name in ["hosts-empty", "hosts-add", "hosts-trust", "hosts"]:
         image = QImage(str(OUTPUT / f"{name}.png"))
         assert (image.width(), image.height()) == (1280, 800), name
         colours = {image.pixel(x, y) for x in range(0, 1260, 20) for y in range(0, 780, 20)}
