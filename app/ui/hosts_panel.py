@@ -101,6 +101,7 @@ class AddHostDialog(QDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Add a host")
+        self.setMinimumWidth(540)
         self.setWindowIcon(icon("hosts"))
         layout = QVBoxLayout(self)
         intro = QLabel(
