@@ -43,11 +43,12 @@ typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
 # The services and the CLI once more with Qt made unimportable: proves they never need it.
+# The slow integration tests (Docker builds, shipping, PostgreSQL) run once, in `unit`.
 test-noqt: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -p tests.block_qt -p no:pytest-qt \
 		-o addopts="-ra --strict-markers -p no:cacheprovider" \
 		-W "ignore::pytest.PytestConfigWarning" \
-		--ignore=tests/ui --ignore=tests/benchmarks -q
+		--ignore=tests/ui --ignore=tests/benchmarks -m "not integration" -q
 
 # The whole suite (last, so its summary line closes the output).
 unit: $(VENV)/.dev-installed

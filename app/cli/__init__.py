@@ -210,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("gui", "open the desktop app (the same as running modelbay alone)")
     p.set_defaults(run=commands.gui)
+
+    from app.cli import drift  # `modelbay drift compare`: its own module, its own options
+
+    drift.register(sub)
     return parser
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,9 +81,9 @@ class DriftOptions:
     """Threads for the numeric columns (None: up to 4, no more than the CPUs)."""
 
     def check(self) -> None:
-        if not 0 < self.p_threshold < 1:
+        if not 0 < self.p_threshold <= 1:
             raise InvalidInputError(
-                f"the p-value threshold must be between 0 and 1, not {self.p_threshold}",
+                f"the p-value threshold must be above 0 and at most 1, not {self.p_threshold}",
                 hint="0.05 is the usual choice",
             )
         if not self.distance_threshold > 0:
@@ -332,21 +332,20 @@ def infer_kind(current: Any) -> str:
 
     types = pd.api.types
     dtype = current.dtype
-    if types.is_bool_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
-        return CATEGORICAL
-    if types.is_float_dtype(dtype):
-        return NUMERIC
     if types.is_integer_dtype(dtype):
         return CATEGORICAL if current.nunique() <= INTEGER_CATEGORIES else NUMERIC
-    if types.is_datetime64_any_dtype(dtype) or types.is_timedelta64_dtype(dtype):
-        return "datetime"
-    inferred = types.infer_dtype(current, skipna=True)
-    if inferred == "boolean":
-        return CATEGORICAL
+    if types.is_float_dtype(dtype):
+        return NUMERIC
+    if types.is_bool_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+        inferred = "boolean"
+    elif types.is_datetime64_any_dtype(dtype) or types.is_timedelta64_dtype(dtype):
+        inferred = "datetime"
+    else:
+        inferred = types.infer_dtype(current, skipna=True)
     if inferred == "string":
         unique = current.nunique()
         return "text" if unique > current.count() * TEXT_UNIQUE_SHARE else CATEGORICAL
-    return "unknown"
+    return {"boolean": CATEGORICAL, "datetime": "datetime"}.get(inferred, "unknown")
 
 
 # ---------------------------------------------------------------------- planning
@@ -489,8 +488,8 @@ def _plan(
         if test in NUMERIC_ONLY_TESTS and kind != NUMERIC:
             raise InvalidInputError(
                 f"{test} compares numbers, and column {column!r} is categorical",
-                hint=f"choose chisquare, z, jensenshannon or psi for it, or --kind {column}=numeric "
-                "if its values are numbers",
+                hint="choose chisquare, z, jensenshannon or psi for it, "
+                f"or --kind {column}=numeric if its values are numbers",
             )
         plans.append(
             _Plan(
@@ -592,7 +591,15 @@ def _compare_numeric(
         ref_counts = stattests.counts_of_values(u, keys)
         cur_counts = stattests.counts_of_values(v, keys)
         outcome = _test_counts(plan.column, test, ref_counts, cur_counts)
-    return _column_drift(plan, test, outcome, psi, options, (len(u), u_missing), (len(v), v_missing))
+    return _column_drift(
+        plan,
+        test,
+        outcome,
+        psi=psi,
+        options=options,
+        reference=(len(u), u_missing),
+        current=(len(v), v_missing),
+    )
 
 
 def _finite_sorted(series: Any, coerce: bool) -> tuple[FloatArray, int]:
@@ -639,7 +646,7 @@ def _compare_categorical(
     ref_counts = np.bincount(rank[ref_codes], minlength=len(uniques)).astype(np.int64)
     cur_counts = np.bincount(rank[cur_codes], minlength=len(uniques)).astype(np.int64)
     if plan.text_values:
-        _refuse_numbers_with_strays(plan.column, uniques, rank, ref_counts, cur_counts, names)
+        _refuse_numbers_with_strays(plan.column, uniques, rank, (ref_counts, cur_counts), names)
 
     test = plan.test or choose_test(CATEGORICAL, len(ref_codes), len(uniques))
     psi = stattests.psi(ref_counts, cur_counts)
@@ -650,10 +657,10 @@ def _compare_categorical(
         plan,
         test,
         outcome,
-        psi,
-        options,
-        (len(ref_codes), len(ref_values) - len(ref_codes)),
-        (len(cur_codes), len(cur_values) - len(cur_codes)),
+        psi=psi,
+        options=options,
+        reference=(len(ref_codes), len(ref_values) - len(ref_codes)),
+        current=(len(cur_codes), len(cur_values) - len(cur_codes)),
     )
 
 
@@ -678,28 +685,26 @@ def _sorted_order(uniques: Any) -> Any:
 
 
 def _refuse_numbers_with_strays(
-    column: str,
-    uniques: Any,
-    rank: Any,
-    ref_counts: CountArray,
-    cur_counts: CountArray,
-    names: _Names,
+    column: str, uniques: Any, rank: Any, counts: tuple[CountArray, CountArray], names: _Names
 ) -> None:
+    """Raise _MixedColumnError if most distinct values are numbers but some are not."""
     strays = set(_strays_among_numbers(uniques))
     if not strays:
         return
     found = []
-    for counts, name in ((ref_counts, names.reference), (cur_counts, names.current)):
-        present = [str(u) for u, r in zip(uniques, rank, strict=True) if counts[r] and str(u) in strays]
+    for table_counts, name in zip(counts, (names.reference, names.current), strict=True):
+        present = [
+            str(u)
+            for u, r in zip(uniques, rank, strict=True)
+            if table_counts[r] and str(u) in strays
+        ]
         if present:
             found.append(f"{name} has {_samples(sorted(present))}")
     raise _MixedColumnError(f"{column!r} ({'; '.join(found)})")
 
 
 # ---------------------------------------------------------------------- shared
-def _test_counts(
-    column: str, test: str, ref_counts: CountArray, cur_counts: CountArray
-) -> Outcome:
+def _test_counts(column: str, test: str, ref_counts: CountArray, cur_counts: CountArray) -> Outcome:
     if test == "chisquare":
         return stattests.chisquare(ref_counts, cur_counts)
     if test == "jensenshannon":
@@ -716,6 +721,7 @@ def _column_drift(
     plan: _Plan,
     test: str,
     outcome: Outcome,
+    *,
     psi: float,
     options: DriftOptions,
     reference: tuple[int, int],

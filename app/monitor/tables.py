@@ -213,8 +213,8 @@ def _guess_encoding(path: Path, line_start: int, encoding: str) -> tuple[str, st
     for description, name in candidates:
         if codecs.lookup(name).name == wanted:
             continue
-        try:
-            codecs.getincrementaldecoder(name)().decode(window)  # a cut character at the end is fine
+        try:  # incremental: a character cut at the end of the window is not an error
+            codecs.getincrementaldecoder(name)().decode(window)
         except UnicodeDecodeError:
             continue
         return description, name
