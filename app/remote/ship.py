@@ -18,18 +18,17 @@ the host as it was, and shipping again starts over cleanly.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import tarfile
-import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
+from app.config import Config
 from app.errors import Cancelled, ConflictError, ModelbayError
 from app.progress import NEVER_CANCELLED, CancelToken, ProgressCallback, no_progress
 
+from .archive import LayerFolders, filter_archive
 from .docker_remote import RemoteDockerError, check_docker, docker_client
 from .secrets import SecretPrompt, SecretStore
 from .ssh import connect
@@ -111,6 +110,7 @@ def ship(
     log: Callable[[str], None] | None = None,
     progress: ProgressCallback = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
+    config: Config | None = None,
 ) -> ShipResult:
     from app.build import engine
 
@@ -123,15 +123,23 @@ def ship(
         image = local.images.get(build.image_id)
         chain = list(image.attrs["RootFS"]["Layers"])
         say(f"shipping {build.tag} ({build.image_id[:19]}, {len(chain)} layers) to {host.name}")
+        # Docker spends seconds preparing a save before the first byte: let it work while
+        # the SSH connection is made and the host is asked what it has.
+        save = _Prefetched(image.save(chunk_size=CHUNK, named=True))
+        config = config or Config.from_environment()
+        folders = LayerFolders(config.cache_dir / "layer-folders.json")
         with connect(host, secrets=secrets, prompt=prompt) as session:
             remote_info = check_docker(session)
             say(f"{host.name}: Docker {remote_info.version}")
             remote = docker_client(session, remote_info.api_version)
             try:
-                shipment = _Shipment(build, image, chain, session, remote, say, started)
+                shipment = _Shipment(
+                    build, image, chain, session, remote, say, started, save, folders
+                )
                 result = shipment.run(remote_info.free_bytes, progress, cancel)
             finally:
                 remote.api.close()
+                save.close()
     finally:
         local.close()
     if not result.already_there:
@@ -157,6 +165,8 @@ class _Shipment:
     remote: docker.DockerClient
     say: Callable[[str], None]
     started: float
+    save: Iterable[bytes]  # the `docker save` stream, already requested
+    folders: LayerFolders
 
     def result(self, sent: int, layers_sent: int, *, already: bool = False) -> ShipResult:
         b = self.build
@@ -195,7 +205,14 @@ class _Shipment:
         channel = self.session.open_exec("docker load")
         sender = _Sender(channel, to_send, progress, cancel)
         try:
-            layers_sent = _stream(self.image, set(self.chain[:held]), sender, cancel)
+            layers_sent, manifest = filter_archive(
+                self.save,
+                sender.write,
+                skip=set(self.chain[:held]),
+                folders=self.folders,
+                check=cancel.raise_if_cancelled,
+            )
+            self.folders.learn(manifest, self.chain)
             channel.shutdown_write()
             status, output = _finish(channel)
         except Cancelled:
@@ -275,7 +292,7 @@ class _Sender:
         self.started = time.monotonic()
         self._last = 0.0
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | memoryview) -> int:
         self.cancel.raise_if_cancelled()
         self.channel.sendall(data)
         self.count += len(data)
@@ -294,61 +311,6 @@ class _Sender:
 
     def flush(self) -> None:
         pass
-
-
-def _stream(image: Any, skip: set[str], out: _Sender, cancel: CancelToken) -> int:
-    """Copy ``docker save`` to ``out``, leaving out the layer tars whose diff id is in ``skip``."""
-    source = _GeneratorReader(image.save(chunk_size=CHUNK, named=True))
-    sent_layers = 0
-    with (
-        tarfile.open(fileobj=source, mode="r|") as archive,
-        tarfile.open(
-            fileobj=cast("IO[bytes]", out), mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK
-        ) as copy,
-    ):
-        for member in archive:
-            cancel.raise_if_cancelled()
-            data = archive.extractfile(member) if member.isfile() else None
-            if data is None or not member.name.endswith("layer.tar"):
-                copy.addfile(member, data)
-                continue
-            if not skip:  # nothing held: stream straight through, no buffering
-                copy.addfile(member, data)
-                sent_layers += 1
-                continue
-            with tempfile.SpooledTemporaryFile(max_size=32 << 20) as held:
-                digest = hashlib.sha256()
-                while chunk := data.read(CHUNK):
-                    digest.update(chunk)
-                    held.write(chunk)
-                if f"sha256:{digest.hexdigest()}" in skip:
-                    continue
-                held.seek(0)
-                copy.addfile(member, held)
-                sent_layers += 1
-    return sent_layers
-
-
-class _GeneratorReader(io.RawIOBase):
-    """A file to read from an iterator of byte chunks (docker-py's save stream)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self.chunks = iter(chunks)
-        self.buffer = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: Any) -> int:
-        while not self.buffer:
-            try:
-                self.buffer = next(self.chunks)
-            except StopIteration:
-                return 0
-        size = min(len(target), len(self.buffer))
-        target[:size] = self.buffer[:size]
-        self.buffer = self.buffer[size:]
-        return size
 
 
 def _finish(channel: Any) -> tuple[int, str]:
@@ -379,3 +341,35 @@ def _load_failed(host: str, output: str) -> ModelbayError:
 
 
 __all__ = ["ShipFailed", "ShipResult", "Shippable", "image_to_ship", "ship"]
+
+
+class _Prefetched:
+    """Iterates a stream whose first item is fetched at once, on another thread."""
+
+    def __init__(self, stream: Iterator[bytes]) -> None:
+        self.stream = stream
+        self.first: list[bytes] = []
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._fetch, name="docker-save", daemon=True)
+        self.thread.start()
+
+    def _fetch(self) -> None:
+        try:
+            self.first.append(next(self.stream))
+        except StopIteration:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
+            self.error = exc
+
+    def __iter__(self) -> Iterator[bytes]:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        yield from self.first
+        yield from self.stream
+
+    def close(self) -> None:
+        self.thread.join(timeout=60)
+        close = getattr(self.stream, "close", None)
+        if close is not None and not self.thread.is_alive():
+            close()
