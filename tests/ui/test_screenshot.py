@@ -91,20 +91,20 @@ def test_modelbay_opens_a_real_window(
     assert len(colours) > 2
 
 
-@pytest.mark.integration
-@pytest.mark.display
-def test_a_tour_of_the_real_window_in_pictures(display: XDisplay | None, tmp_path: Path) -> None:
-    """Empty registry, demo models, compare, quarantine, import dialog, dark theme."""
+def take_pictures(
+    display: XDisplay | None, script: str, names: list[str], env: dict[str, str]
+) -> None:
+    """Run ``python -m SCRIPT OUTPUT`` on the test display; check each picture is drawn."""
     require(display is not None, "an X server (apt-get install xvfb x11-utils)")
     assert display is not None
     OUTPUT.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DISPLAY": display.name, "MODELBAY_HOME": str(tmp_path / "unused")}
-    env.pop("QT_QPA_PLATFORM", None)
-    done = run_on_display(["-m", "tests.ui.tour", str(OUTPUT)], env, timeout=300)
+    full = {**os.environ, "DISPLAY": display.name, **env}
+    for unset in ("QT_QPA_PLATFORM", "SSH_AUTH_SOCK"):
+        full.pop(unset, None)
+    done = run_on_display(["-m", script, str(OUTPUT)], full, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     from PySide6.QtGui import QImage
 
-    names = ["empty-registry", "models", "compare", "quarantine", "import-dialog", "dark"]
     for name in names:
         image = QImage(str(OUTPUT / f"{name}.png"))
         assert (image.width(), image.height()) == (1280, 800), name
@@ -114,24 +114,20 @@ def test_a_tour_of_the_real_window_in_pictures(display: XDisplay | None, tmp_pat
 
 @pytest.mark.integration
 @pytest.mark.display
+def test_a_tour_of_the_real_window_in_pictures(display: XDisplay | None, tmp_path: Path) -> None:
+    """Empty registry, demo models, compare, quarantine, import dialog, dark theme."""
+    names = ["empty-registry", "models", "compare", "quarantine", "import-dialog", "dark"]
+    take_pictures(display, "tests.ui.tour", names, {"MODELBAY_HOME": str(tmp_path / "unused")})
+
+
+@pytest.mark.integration
+@pytest.mark.display
 def test_building_an_image_in_pictures(
     display: XDisplay | None, tmp_path: Path, base_image: str
 ) -> None:
     """The build window before, during and after a real build, and the Images tab."""
-    require(display is not None, "an X server (apt-get install xvfb x11-utils)")
-    assert display is not None
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DISPLAY": display.name, "MODELBAY_BASE_IMAGE": base_image}
-    env.pop("QT_QPA_PLATFORM", None)
-    done = run_on_display(["-m", "tests.ui.tour_build", str(OUTPUT)], env, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    from PySide6.QtGui import QImage
-
-    for name in ["build-options", "build-running", "build-done", "images-tab"]:
-        image = QImage(str(OUTPUT / f"{name}.png"))
-        assert (image.width(), image.height()) == (1280, 800), name
-        colours = {image.pixel(x, y) for x in range(0, 1260, 20) for y in range(0, 780, 20)}
-        assert len(colours) > 8, f"{name}.png looks blank"
+    names = ["build-options", "build-running", "build-done", "images-tab"]
+    take_pictures(display, "tests.ui.tour_build", names, {"MODELBAY_BASE_IMAGE": base_image})
 
 
 @pytest.mark.integration
@@ -140,24 +136,11 @@ def test_the_hosts_panel_in_pictures(
     display: XDisplay | None, tmp_path: Path, remote_host: RemoteHost
 ) -> None:
     """Empty, adding a host, trusting its key, checked and green."""
-    require(display is not None, "an X server (apt-get install xvfb x11-utils)")
-    assert display is not None
-    OUTPUT.mkdir(parents=True, exist_ok=True)
     env = {
-        **os.environ,
-        "DISPLAY": display.name,
         "MODELBAY_TOUR_SSH": f"{remote_host.user}@{remote_host.address}",
         "MODELBAY_TOUR_IDENTITY": str(remote_host.identity_file),
         "MODELBAY_SSH_CONFIG": str(tmp_path / "none"),
     }
-    env.pop("QT_QPA_PLATFORM", None)
-    env.pop("SSH_AUTH_SOCK", None)
-    done = run_on_display(["-m", "tests.ui.tour_hosts", str(OUTPUT)], env, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    from PySide6.QtGui import QImage
-
-    for name in ["hosts-empty", "hosts-add", "hosts-trust", "hosts"]:
-        image = QImage(str(OUTPUT / f"{name}.png"))
-        assert (image.width(), image.height()) == (1280, 800), name
-        colours = {image.pixel(x, y) for x in range(0, 1260, 20) for y in range(0, 780, 20)}
-        assert len(colours) > 8, f"{name}.png looks blank"
+    take_pictures(
+        display, "tests.ui.tour_hosts", ["hosts-empty", "hosts-add", "hosts-trust", "hosts"], env
+    )
