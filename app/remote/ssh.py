@@ -19,6 +19,7 @@ import getpass
 import hashlib
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,9 +159,7 @@ def fetch_host_key(host: HostInfo, *, timeout: float = CONNECT_TIMEOUT) -> tuple
         key = transport.get_remote_server_key()
         return key.get_name(), key.get_base64(), fingerprint(key)
     finally:
-        transport.close()
-        if jump is not None:
-            jump.close()
+        _close(transport, jump)
 
 
 def connect(
@@ -177,9 +176,7 @@ def connect(
         _verify(host, transport.get_remote_server_key())
         _authenticate(transport, endpoint, secrets or SecretStore.open(), prompt)
     except BaseException:
-        transport.close()
-        if jump is not None:
-            jump.close()
+        _close(transport, jump)
         raise
     return SSHSession(host=host, endpoint=endpoint, transport=transport, jump=jump)
 
@@ -206,9 +203,7 @@ def _handshake(
     try:
         transport.start_client(timeout=timeout)
     except (paramiko.SSHException, EOFError, OSError) as exc:
-        transport.close()
-        if jump is not None:
-            jump.close()
+        _close(transport, jump)
         raise HostUnreachable(
             f"{where} answered, but no SSH conversation started ({exc or type(exc).__name__})",
             hint="check that the port is the host's SSH port (usually 22)",
@@ -287,7 +282,7 @@ def _through_jump(endpoint: Endpoint, timeout: float) -> tuple[paramiko.Transpor
         else (f"[{jump_endpoint.hostname}]:{jump_endpoint.port}")
     )
     if not known.check(lookup, key):
-        transport.close()
+        _close(transport, None)
         raise UnknownHostKey(
             f"the jump host {jump_host}", key.get_name(), key.get_base64(), fingerprint(key)
         )
@@ -430,6 +425,16 @@ def _try_password(
     return bool(transport.is_authenticated())
 
 
+def _close(transport: paramiko.Transport, jump: Any) -> None:
+    """Close and wait for paramiko's reader thread: its own close() may return first."""
+    for item in (transport, jump):
+        if item is None:
+            continue
+        item.close()
+        if isinstance(item, threading.Thread) and item is not threading.current_thread():
+            item.join(timeout=5)
+
+
 # ---------------------------------------------------------------------- the session
 @dataclass
 class RemoteResult:
@@ -493,9 +498,7 @@ class SSHSession:
         return bool(self.transport.is_active())
 
     def close(self) -> None:
-        self.transport.close()
-        if self.jump is not None:
-            self.jump.close()
+        _close(self.transport, self.jump)
 
     def __enter__(self) -> SSHSession:
         return self

@@ -75,3 +75,40 @@ def test_add_a_host_trust_its_key_and_see_it_green(
     qtbot.waitUntil(lambda: panel.table.item(0, 0).toolTip() == "last check failed", timeout=10_000)
     for widget in win.findChildren(QMessageBox):
         widget.close()
+
+
+def test_ship_from_the_window_shows_progress_and_the_outcome(
+    qtbot: QtBot,
+    window: Any,
+    remote_host: RemoteHost,
+    base_image: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from app.build.service import BuildOptions, build_image
+    from app.ui.jobs import JobState
+    from tests.formats import makers
+    from tests.remote.conftest import add_test_host
+
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    monkeypatch.setenv("MODELBAY_SSH_CONFIG", str(tmp_path / "none"))
+    win: MainWindow = window
+    registry = win.registry
+    assert registry is not None
+    info = registry.import_path(makers.sklearn_joblib(tmp_path / "m"), name="iris")
+    build_image(
+        registry, "iris:1", BuildOptions(base_image=base_image, smoke_test=False), config=win.config
+    )
+    add_test_host(registry, remote_host, "lab")
+    win.hosts_panel.refresh()
+    qtbot.waitUntil(lambda: len(win.hosts_panel.hosts) == 1, timeout=10_000)
+    job = win.start_ship(info, "lab")
+    assert job is not None
+    messages: list[str] = []
+    job.sig_progress.connect(lambda: messages.append(job.message))
+    qtbot.waitUntil(lambda: job.finished, timeout=300_000)
+    assert job.state is JobState.DONE, job.error
+    assert win.jobs_dock.isVisible()
+    assert any("MB/s" in m for m in messages)
+    assert "lab has modelbay/iris:1" in win.statusBar().currentMessage()
+    assert job.result.image_id in remote_host.docker("images", "-q", "--no-trunc").stdout
