@@ -754,6 +754,15 @@ class Registry:
             for info, row in zip(infos, rows, strict=True)
         ]
 
+    def existing_models(self, names: Iterable[str]) -> set[str]:
+        """Which of ``names`` are models in the registry."""
+        wanted = sorted(set(names))
+        found: set[str] = set()
+        with self._reading() as session:
+            for chunk in _chunks(wanted):
+                found.update(session.scalars(select(Model.name).where(Model.name.in_(chunk))))
+        return found
+
     def count_models(self, *, query: str | None = None, include_tags: bool = False) -> int:
         """How many models :meth:`list_models` would return without a limit."""
         stmt = select(func.count()).select_from(Model)

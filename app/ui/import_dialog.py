@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -60,7 +60,14 @@ def usability_problem(path: Path) -> str | None:
 
 
 class ImportDialog(QDialog):
-    """Collects ImportRequests; read :attr:`requests` after it is accepted."""
+    """Collects ImportRequests; read :attr:`requests` after it is accepted.
+
+    Whether a name is a new model or a new version of one is asked of the
+    registry (``sig_names_wanted``, answered with :meth:`known_models`), not
+    guessed from the models the table happens to have loaded.
+    """
+
+    sig_names_wanted = Signal(list)  # names whose existence is not known yet
 
     def __init__(
         self, paths: list[Path], existing_models: set[str], parent: QWidget | None = None
@@ -68,7 +75,9 @@ class ImportDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Import models")
         self.setMinimumWidth(640)
-        self.existing = existing_models
+        self.existing = set(existing_models)
+        self.checked = set(existing_models)  # names the registry was asked about
+        self._asking = False  # True once someone answers sig_names_wanted
         self.paths = paths
         self.problems = {p: usability_problem(p) for p in paths}
         self.requests: list[ImportRequest] = []
@@ -152,6 +161,7 @@ class ImportDialog(QDialog):
 
     def _validate(self, *_args: object) -> bool:
         errors: list[str] = []
+        unknown: list[str] = []
         usable = 0
         self.table.blockSignals(True)
         try:
@@ -169,9 +179,18 @@ class ImportDialog(QDialog):
                     errors.append(f"{path.name}: {exc.message}")
                     continue
                 usable += 1
-                becomes.setText("new version" if name in self.existing else "new model")
+                if name in self.existing:
+                    becomes.setText("new version")
+                elif name in self.checked or not self._asking:
+                    becomes.setText("new model")
+                else:
+                    becomes.setText("checking…")
+                    unknown.append(name)
         finally:
             self.table.blockSignals(False)
+        if unknown:
+            self.checked.update(unknown)
+            self.sig_names_wanted.emit(unknown)
         try:
             self._parsed_tags()
         except InvalidInputError as exc:
@@ -182,6 +201,16 @@ class ImportDialog(QDialog):
         ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         ok.setEnabled(not errors and usable > 0)
         return ok.isEnabled()
+
+    def ask_registry(self) -> None:
+        """Start asking (through ``sig_names_wanted``) which names exist already."""
+        self._asking = True
+        self._validate()
+
+    def known_models(self, found: set[str]) -> None:
+        """The registry's answer to ``sig_names_wanted``: those that exist."""
+        self.existing.update(found)
+        self._validate()
 
     def _accept(self) -> None:
         if not self._validate():

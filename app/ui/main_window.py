@@ -273,11 +273,19 @@ class MainWindow(QMainWindow):
         if self.registry is None:
             self.show_error("the registry is not open yet", "wait a moment and drop again")
             return None
-        existing = {
-            self.models_panel.model.summary(r).name
-            for r in range(self.models_panel.model.rowCount())
-        }
-        dialog = ImportDialog(paths, existing, self)
+        dialog = ImportDialog(paths, set(), self)
+        registry = self.registry
+
+        def ask(names: list[str]) -> None:
+            job = self.reader.submit(
+                "checking model names",
+                lambda _p, _c: registry.existing_models(names),
+                listed=False,
+            )
+            job.sig_finished.connect(dialog.known_models)
+
+        dialog.sig_names_wanted.connect(ask)
+        dialog.ask_registry()
         dialog.accepted.connect(lambda: self.start_imports(dialog.requests))
         dialog.open()
         return dialog

@@ -47,7 +47,7 @@ def test_drop_opens_the_import_dialog_and_the_model_appears_selected(
     assert dialog is not None
     assert dialog.isVisible()
     assert dialog.table.item(0, 1).text() == "churn_model"
-    assert dialog.table.item(0, 2).text() == "new model"
+    qtbot.waitUntil(lambda: dialog.table.item(0, 2).text() == "new model", timeout=10_000)
     dialog.tags.setText("team=growth, stage=candidate")
     dialog.note.setPlainText("first try")
     dialog.table.item(0, 1).setText("churn")
@@ -229,3 +229,36 @@ def test_a_shared_database_password_is_never_shown(qtbot: QtBot, tmp_path: Path)
         assert "s3cret" not in text
     box.close()
     win.close()
+
+
+def test_import_dialog_asks_the_registry_whether_a_name_exists(
+    qtbot: QtBot,
+    config: Config,
+    fill_registry: Callable[[int, int], Config],
+    tmp_path: Path,
+    model_file: Path,
+) -> None:
+    """A model beyond the table's first page is still recognised as an existing model."""
+    import shutil
+
+    from app.ui.import_dialog import ImportDialog
+    from app.ui.main_window import MainWindow
+
+    fill_registry(450, 1)
+    window = MainWindow(config)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.models_panel.model.rowCount() > 0, timeout=10_000)
+    loaded = {
+        window.models_panel.model.summary(r).name
+        for r in range(window.models_panel.model.rowCount())
+    }
+    last = next(f"model-{i:04d}" for i in range(450) if f"model-{i:04d}" not in loaded)
+    old = shutil.copy(model_file, tmp_path / f"{last}.joblib")
+    new = shutil.copy(model_file, tmp_path / "brand-new.joblib")
+    dialog = window.open_import_dialog([Path(old), Path(new)])
+    assert isinstance(dialog, ImportDialog)
+    qtbot.waitUntil(lambda: dialog.table.item(0, 2).text() == "new version", timeout=10_000)
+    assert dialog.table.item(1, 2).text() == "new model"
+    dialog.reject()
+    window.close()
