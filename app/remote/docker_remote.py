@@ -15,6 +15,7 @@ not use Docker is reported in those words.
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +73,7 @@ def check_docker(session: SSHSession) -> RemoteDocker:
     root = session.run("docker info --format '{{.DockerRootDir}}'", timeout=30).text.strip()
     free = None
     if root:
-        df = session.run(f"df -P -B1 '{root}' | tail -n 1", timeout=30).text.split()
+        df = session.run(f"df -P -B1 {shlex.quote(root)} | tail -n 1", timeout=30).text.split()
         if len(df) >= 4 and df[3].isdigit():
             free = int(df[3])
     return RemoteDocker(version=version, api_version=api, root_dir=root, free_bytes=free)
