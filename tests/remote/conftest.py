@@ -48,3 +48,11 @@ def add_test_host(
         key_type, blob = remote.host_public_key.split()
         host = registry.pin_host_key(name, key_type, blob, remote.host_key_fingerprint)
     return host
+
+
+def forget_images(remote: RemoteHost) -> None:
+    """Empty the host's Docker (the host lives for the whole session): containers, images."""
+    remote.docker("rm", "-f", *remote.docker("ps", "-aq").stdout.split(), check=False)
+    ids = remote.docker("images", "-aq").stdout.split()
+    if ids:
+        remote.docker("rmi", "-f", *sorted(set(ids)), check=False)

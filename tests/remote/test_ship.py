@@ -25,7 +25,7 @@ from app.progress import CancelToken
 from app.registry import Registry
 from app.remote.ship import ship
 from tests.formats import makers
-from tests.remote.conftest import add_test_host
+from tests.remote.conftest import add_test_host, forget_images
 from tests.remote_host import RemoteHost
 from tests.serving.conftest import IRIS_COLUMNS, IRIS_ROWS
 
@@ -43,16 +43,8 @@ def shipping_registry(
     for ref in ("iris:1", "iris:2"):
         assert build_image(registry, ref, options, config=build_config).status == "built"
     add_test_host(registry, remote_host)
-    _forget_images(remote_host)
+    forget_images(remote_host)
     return registry
-
-
-def _forget_images(remote: RemoteHost) -> None:
-    """The host starts empty for each test."""
-    remote.docker("rm", "-f", *remote.docker("ps", "-aq").stdout.split(), check=False)
-    ids = remote.docker("images", "-aq").stdout.split()
-    if ids:
-        remote.docker("rmi", "-f", *sorted(set(ids)), check=False)
 
 
 def _remote_images(remote: RemoteHost) -> set[str]:

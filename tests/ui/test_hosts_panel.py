@@ -88,7 +88,7 @@ def test_ship_from_the_window_shows_progress_and_the_outcome(
     from app.build.service import BuildOptions, build_image
     from app.ui.jobs import JobState
     from tests.formats import makers
-    from tests.remote.conftest import add_test_host
+    from tests.remote.conftest import add_test_host, forget_images
 
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
     monkeypatch.setenv("MODELBAY_SSH_CONFIG", str(tmp_path / "none"))
@@ -100,6 +100,7 @@ def test_ship_from_the_window_shows_progress_and_the_outcome(
         registry, "iris:1", BuildOptions(base_image=base_image, smoke_test=False), config=win.config
     )
     add_test_host(registry, remote_host, "lab")
+    forget_images(remote_host)  # earlier tests may have shipped this very image
     win.hosts_panel.refresh()
     qtbot.waitUntil(lambda: len(win.hosts_panel.hosts) == 1, timeout=10_000)
     job = win.start_ship(info, "lab")
