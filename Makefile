@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck unit test-noqt bench clean
+.PHONY: run test lint typecheck unit test-noqt bench package clean
 
 # ------------------------------------------------------------------ environments
 $(VENV)/.run-installed: pyproject.toml
@@ -57,6 +57,10 @@ unit: $(VENV)/.dev-installed
 # Benchmarks run on demand; they print figures and ratios against their peers.
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m tests.benchmarks
+
+# The Linux installer: dist/modelbay_<version>_amd64.deb (docs/packaging.md).
+package: $(VENV)/.dev-installed
+	bash packaging/debian/build-deb.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache build dist *.egg-info test-output
