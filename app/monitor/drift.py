@@ -59,6 +59,8 @@ JS_VALUE_BINS_UP_TO = 20
 """Evidently: numeric JS bins by value up to this many reference values, by Sturges bins above."""
 MIXED_NUMERIC_SHARE = 0.5
 """A text column whose distinct values are mostly numbers holds numbers with some stray text."""
+COUNTING_SORT_SPAN = 4
+"""Integers spanning at most this many times their count are sorted by counting them."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ class ColumnDrift:
             "kind": self.kind,
             "test": self.test,
             "statistic": _finite_or_none(self.statistic),
-            "p_value": self.p_value,
+            "p_value": None if self.p_value is None else _finite_or_none(self.p_value),
             "threshold": self.threshold,
             "psi": _finite_or_none(self.psi),
             "drifted": self.drifted,
@@ -264,34 +266,39 @@ def compare_frames(
         cancel.raise_if_cancelled()
         progress(len(results) - len(skipped), total, plan.column)
 
-    # Categories first: they may still find a column that mixes numbers and text.
-    for plan in plans:
-        if plan.kind == CATEGORICAL:
-            try:
-                result = _compare_categorical(
-                    plan, reference[plan.key], current[plan.key], options, names
-                )
-            except _MixedColumnError as exc:
-                mixed.append(str(exc))
-                continue
-            finish(plan, result)
-    if mixed:
-        raise _mixed_error(mixed)
-
-    numeric = [(p, reference[p.key], current[p.key], options) for p in plans if p.kind == NUMERIC]
+    numeric = [
+        (p, reference[p.key], current[p.key], options, names) for p in plans if p.kind == NUMERIC
+    ]
+    categorical = [p for p in plans if p.kind == CATEGORICAL]
     threads = options.threads or min(MAX_THREADS, os.cpu_count() or 1)
-    if threads > 1 and len(numeric) > 1:
-        with ThreadPoolExecutor(threads, thread_name_prefix="drift") as pool:
-            futures = [(job[0], pool.submit(_compare_numeric, *job)) for job in numeric]
-            try:
-                for plan, future in futures:
-                    finish(plan, future.result())
-            finally:
-                for _, future in futures:
-                    future.cancel()
-    else:
-        for job in numeric:
-            finish(job[0], _compare_numeric(*job))
+    with ThreadPoolExecutor(threads, thread_name_prefix="drift") as pool:
+        # The numeric columns (sorting, mostly outside the GIL) start on the pool
+        # while this thread counts the categories.
+        futures = (
+            [(job[0], pool.submit(_compare_numeric, *job)) for job in numeric]
+            if threads > 1
+            else []
+        )
+        try:
+            for plan in categorical:
+                try:
+                    result = _compare_categorical(
+                        plan, reference[plan.key], current[plan.key], options, names
+                    )
+                except _MixedColumnError as exc:
+                    mixed.append(str(exc))
+                    continue
+                finish(plan, result)
+            if mixed:
+                raise _mixed_error(mixed)
+            for plan, future in futures:
+                finish(plan, future.result())
+            if not futures:
+                for job in numeric:
+                    finish(job[0], _compare_numeric(*job))
+        finally:
+            for _, future in futures:
+                future.cancel()
 
     ordered = [results[str(c)] for c in columns]
     return DriftReport(
@@ -444,12 +451,12 @@ def _plan(
     for key in columns:
         column = str(key)
         ref, cur = reference[key], current[key]
-        empty = [n for n, s in ((names.reference, ref), (names.current, cur)) if s.count() == 0]
-        if empty:
-            skipped.append(SkippedColumn(column, f"no values in {' or in '.join(empty)}"))
-            continue
         forced = options.kinds.get(column)
         ref_numeric, cur_numeric = _is_numeric(ref), _is_numeric(cur)
+        if ref_numeric != cur_numeric and (ref.count() == 0 or cur.count() == 0):
+            # pandas reads a column without any value as floats: that is not "numbers"
+            skipped.append(_no_values(column, ref.count(), cur.count(), names))
+            continue
         if forced == NUMERIC:
             strays = [
                 f"{name} has {_samples(found)}"
@@ -559,19 +566,19 @@ def _s(items: Sequence[Any]) -> str:
 
 # ---------------------------------------------------------------------- numeric columns
 def _compare_numeric(
-    plan: _Plan, reference: Any, current: Any, options: DriftOptions
+    plan: _Plan, reference: Any, current: Any, options: DriftOptions, names: _Names
 ) -> ColumnDrift | SkippedColumn:
     u, u_missing = _finite_sorted(reference, plan.coerce)
     v, v_missing = _finite_sorted(current, plan.coerce)
     if not len(u) or not len(v):
-        return _no_finite_values(plan, len(u), len(v))
-    # Only "more than 5" matters, unless the reference itself has few values.
-    reference_unique = len(_unique_sorted(u))
+        return _no_values(plan.column, len(u), len(v), names)
+    # The rules only ask whether there are more than 5 (or 20) distinct values.
+    reference_unique = _distinct_up_to(u, JS_VALUE_BINS_UP_TO + 1)
     keys: FloatArray | None = None
     if reference_unique > FEW_VALUES:
         unique_values = reference_unique
     else:
-        keys = np.union1d(_unique_sorted(u), _unique_sorted(v))
+        keys = np.union1d(_distinct(u, FEW_VALUES), _distinct(v, FEW_VALUES + 1))
         unique_values = len(keys)
     test = plan.test or choose_test(NUMERIC, len(u), unique_values)
 
@@ -586,7 +593,7 @@ def _compare_numeric(
     elif test == "jensenshannon" and reference_unique > JS_VALUE_BINS_UP_TO:
         outcome = stattests.jensenshannon(*stattests.sturges_histograms(u, v))
     else:
-        if keys is None:
+        if keys is None or unique_values > FEW_VALUES:
             keys = np.union1d(_unique_sorted(u), _unique_sorted(v))
         ref_counts = stattests.counts_of_values(u, keys)
         cur_counts = stattests.counts_of_values(v, keys)
@@ -608,10 +615,23 @@ def _finite_sorted(series: Any, coerce: bool) -> tuple[FloatArray, int]:
 
     if coerce:
         series = pd.to_numeric(series, errors="coerce")
+    dtype = series.dtype
+    # numpy integers (no missing values) that fit in int64
+    if len(series) and (dtype.kind == "i" or (dtype.kind == "u" and dtype.itemsize < 8)):
+        integers = series.to_numpy().astype(np.int64, copy=False)
+        low, high = int(integers.min()), int(integers.max())
+        if high - low <= COUNTING_SORT_SPAN * len(integers):
+            # counting beats comparing: ~1.5 ms instead of ~9 ms for 200,000 values
+            counts = np.bincount(integers - low)
+            sorted_values: FloatArray = np.repeat(
+                np.arange(low, high + 1, dtype=np.float64), counts
+            )
+            return sorted_values, 0
     raw = series.to_numpy(dtype=np.float64, na_value=np.nan)
-    finite = raw[np.isfinite(raw)]  # a copy: sorting it in place leaves the frame alone
-    finite.sort()
-    return finite, len(raw) - len(finite)
+    values = np.sort(raw)  # a copy; -inf sorts first, +inf and then NaN last
+    start = int(np.searchsorted(values, -np.inf, side="right"))
+    stop = int(np.searchsorted(values, np.inf, side="left"))
+    return values[start:stop], len(raw) - (stop - start)
 
 
 def _unique_sorted(values_sorted: FloatArray) -> FloatArray:
@@ -624,15 +644,33 @@ def _unique_sorted(values_sorted: FloatArray) -> FloatArray:
     return unique
 
 
-def _no_finite_values(plan: _Plan, n_ref: int, n_cur: int) -> SkippedColumn:
-    sides = [side for side, n in (("reference", n_ref), ("current table", n_cur)) if n == 0]
-    return SkippedColumn(plan.column, f"no finite values in the {' or the '.join(sides)}")
+def _distinct(values_sorted: FloatArray, limit: int) -> FloatArray:
+    """The first ``limit`` distinct values of a sorted array, by binary search: O(limit log n)."""
+    found: list[float] = []
+    position = 0
+    while position < len(values_sorted) and len(found) < limit:
+        value = values_sorted[position]
+        found.append(float(value))
+        position = int(np.searchsorted(values_sorted, value, side="right"))
+    return np.array(found, dtype=np.float64)
+
+
+def _distinct_up_to(values_sorted: FloatArray, limit: int) -> int:
+    """How many distinct values a sorted array has, counting no further than ``limit``."""
+    return len(_distinct(values_sorted, limit))
+
+
+def _no_values(column: str, n_ref: int, n_cur: int, names: _Names) -> SkippedColumn:
+    tables = [name for name, n in ((names.reference, n_ref), (names.current, n_cur)) if n == 0]
+    return SkippedColumn(
+        column, f"no values in {' or in '.join(tables)} (missing and infinite ones do not count)"
+    )
 
 
 # ---------------------------------------------------------------------- categorical columns
 def _compare_categorical(
     plan: _Plan, reference: Any, current: Any, options: DriftOptions, names: _Names
-) -> ColumnDrift:
+) -> ColumnDrift | SkippedColumn:
     import pandas as pd
 
     ref_values = _category_values(reference, plan.as_text)
@@ -643,6 +681,8 @@ def _compare_categorical(
     rank[_sorted_order(uniques)] = np.arange(len(uniques))
     ref_codes, cur_codes = codes[: len(ref_values)], codes[len(ref_values) :]
     ref_codes, cur_codes = ref_codes[ref_codes >= 0], cur_codes[cur_codes >= 0]
+    if not len(ref_codes) or not len(cur_codes):
+        return _no_values(plan.column, len(ref_codes), len(cur_codes), names)
     ref_counts = np.bincount(rank[ref_codes], minlength=len(uniques)).astype(np.int64)
     cur_counts = np.bincount(rank[cur_codes], minlength=len(uniques)).astype(np.int64)
     if plan.text_values:

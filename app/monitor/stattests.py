@@ -120,16 +120,18 @@ def wasserstein_of_sorted(u_sorted: FloatArray, v_sorted: FloatArray) -> float:
     # merged order are its rank among u (equal u's counted) plus its rank in v.
     positions = np.searchsorted(u_sorted, v_sorted, side="right")
     positions += np.arange(m)
-    from_v = np.zeros(n + m - 1, dtype=np.int64)
-    np.put(from_v, positions[positions < n + m - 1], 1)
+    from_v = np.zeros(n + m - 1)
+    np.put(from_v, positions[positions < n + m - 1], 1.0)
     # |F_u - F_v| over gap k is |(k + 1 - c) / n - c / m| with c the v's among the
-    # first k + 1 merged values: kept as the integer |(k + 1) m - c (n + m)| over
-    # n m, computed in place (each temporary of n + m values costs page faults).
+    # first k + 1 merged values: computed as |(k + 1) m - c (n + m)| / (n m), whole
+    # numbers below 2**53 and so exact in float64, in place (every temporary of
+    # n + m values costs page faults).
     weights = np.cumsum(from_v, out=from_v)
     weights *= -(n + m)
-    weights += np.arange(m, (n + m) * m, m)
+    weights += np.arange(m, (n + m) * m, m, dtype=np.float64)
     np.abs(weights, out=weights)
-    return float(np.dot(weights, gaps)) / (n * m)
+    # multiply and sum rather than np.dot: BLAS would wake its own threads for this
+    return float(np.multiply(weights, gaps, out=weights).sum()) / (n * m)
 
 
 def psi(reference_counts: CountArray, current_counts: CountArray) -> float:

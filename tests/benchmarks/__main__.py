@@ -27,6 +27,7 @@ BENCHMARKS = (
     "serving",
     "image_build",
     "ship",
+    "drift_compare",
 )
 
 
