@@ -13,10 +13,12 @@ state folder; ``closed_windows`` merges the files of the same ``seq``. Only
 the newest ``keep`` windows are kept, so memory and disk stay bounded however
 long the server runs.
 
-Recording runs once per scored batch (usually a few rows), so its fixed cost
-per call is what matters: all numeric features of a batch are bucketed by a
-handful of numpy calls on one float array (no pandas indexing, no loop over
-columns) into one flat count array per window, which becomes the per-feature
+Recording runs once per scored batch (usually a few rows, between two model
+calls, so on cold caches): its fixed cost per call is what matters. A batch's
+numeric features are read as one float array (no pandas indexing, no loop
+over columns) and queued with its predictions; the queue is counted every
+``_DRAIN_ROWS`` rows, and before its window is written, by a handful of numpy
+calls into one flat count array per window, which becomes the per-feature
 counts only when the window is written.
 """
 
@@ -35,6 +37,9 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 
+# Rows whose counting waits to be done for many batches at once (see Windows.record);
+# whatever waits is counted before its window is written.
+_DRAIN_ROWS = 1024
 # Above this many (rows x features x edges) comparisons a batch is bucketed with one
 # binary search per feature instead of comparing every value with every edge.
 _COMPARE_LIMIT = 1 << 16
@@ -63,6 +68,9 @@ class Windows:
         self._lock = threading.Lock()
         self._random = random.Random()  # noqa: S311 - sampling, not secrets
         self._numeric = _NumericColumns(self.columns)
+        # batches recorded but not counted yet, all of the current window (see record)
+        self._pending: list[tuple[Any, Any, Any]] = []
+        self._pending_rows = 0
         self._seq = self._seq_at(clock())
         self._current = self._empty()
 
@@ -107,33 +115,71 @@ class Windows:
         return {"counts": dict.fromkeys(spec.get("categories", []), 0), "other": 0, "missing": 0}
 
     def record(self, frame: Any, predictions: Any, requests: int = 1) -> None:
-        """Count one scored batch: a DataFrame of ``requests`` requests and its predictions."""
+        """Count one scored batch: a DataFrame of ``requests`` requests and its predictions.
+
+        What can fail on odd input (reading the numbers, bucketing text) happens here, so
+        an error reaches the caller as before; what cannot (counting float arrays and
+        plain labels) is queued and done for many batches at once (``_drain_locked``):
+        per call, the fixed cost of a dozen numpy calls on cold caches is what dominates.
+        """
         import numpy as np
 
-        numeric, done = self._numeric.count(frame)
+        block, layout = self._numeric.read(frame)
+        done = layout[0] if layout is not None else ()
         buckets = {}
         if len(done) < len(self.columns):
             present = set(frame.columns.tolist())
             for name, spec in self.columns.items():
                 if name in present and name not in done:
                     buckets[name] = _bucket(spec, frame[name].to_numpy())
+        said = None
         predicted = None
         if self.prediction_spec is not None:
-            predicted = _bucket(self.prediction_spec, np.asarray(predictions).reshape(-1))
+            said = np.asarray(predictions).reshape(-1)
+            if not _cannot_fail(self.prediction_spec, said):
+                predicted, said = _bucket(self.prediction_spec, said), None
         rows = len(frame.index)
         with self._lock:
             self._rotate_locked(self.clock())
             window = self._current
             window["requests"] += requests
             window["rows"] += rows
-            if numeric is not None:
-                window["numeric"] += numeric
             for name, counted in buckets.items():
                 _add(window["features"][name], counted)
             if predicted is not None:
                 _add(window["predictions"], predicted)
             if self.reservoir_size:
                 self._sample_locked(window, frame, rows)
+            if block is not None or said is not None:
+                self._pending.append((block, layout, said))
+                self._pending_rows += rows
+                if self._pending_rows >= _DRAIN_ROWS:
+                    self._drain_locked()
+
+    def _drain_locked(self) -> None:
+        """Count the queued batches into the current window: numbers of the same column
+        layout, and predictions of the same dtype, in one go."""
+        import numpy as np
+
+        if not self._pending:
+            return
+        pending, self._pending, self._pending_rows = self._pending, [], 0
+        window = self._current
+        blocks: dict[int, tuple[Any, list[Any]]] = {}
+        labels: dict[Any, list[Any]] = {}
+        for block, layout, said in pending:
+            if block is not None:
+                blocks.setdefault(id(layout), (layout, []))[1].append(block)
+            if said is not None:
+                labels.setdefault(said.dtype, []).append(said)
+        for layout, parts in blocks.values():
+            together = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            window["numeric"] += self._numeric.bincount(together, layout[2])
+        spec = self.prediction_spec
+        if spec is not None:
+            for parts in labels.values():
+                together = parts[0] if len(parts) == 1 else np.concatenate(parts)
+                _add(window["predictions"], _bucket(spec, together))
 
     def _sample_locked(self, window: dict[str, Any], frame: Any, rows: int) -> None:
         """Reservoir sampling (algorithm R): a uniform sample of the window's rows; a row
@@ -165,6 +211,7 @@ class Windows:
     def flush(self) -> None:
         """Write the current window now (on shutdown), even if it is not over."""
         with self._lock:
+            self._drain_locked()
             self._write(self._seq, self._current)
             self._current = self._empty()
 
@@ -172,6 +219,7 @@ class Windows:
         seq = self._seq_at(now)
         if seq == self._seq:
             return
+        self._drain_locked()
         if self._current["requests"] or self._current["errors"]:
             self._write(self._seq, self._current)
         self._seq = seq
@@ -280,32 +328,33 @@ class _NumericColumns:
             not np.isnan(e).any() and bool(np.all(e[1:] >= e[:-1])) for e in self.edges
         )
         # the plan for the last column layout seen (every batch usually has the same one)
-        self._layout_for: tuple[Any, ...] | None = None
-        self._layout: tuple[tuple[str, ...], Any, Any] | None = None
+        self._cached: tuple[tuple[Any, ...] | None, tuple[tuple[str, ...], Any, Any] | None]
+        self._cached = (None, None)
 
     def zeros(self) -> Any:
         import numpy as np
 
         return np.zeros(self.size, dtype=np.int64)
 
-    def count(self, frame: Any) -> tuple[Any, tuple[str, ...]]:
-        """(the batch's counts as one flat array, the features counted); (None, ()) when
-        the batch has none of them or its numbers cannot be read as one float array."""
+    def read(self, frame: Any) -> tuple[Any, tuple[tuple[str, ...], Any, Any] | None]:
+        """(the batch's numeric features as one float array, or None when its numbers
+        cannot be read that way; the layout: which features, see ``_plan``, or None when
+        the batch has none of them)."""
         import numpy as np
 
         columns = tuple(frame.columns.tolist())
-        if columns != self._layout_for:
-            self._layout_for, self._layout = columns, self._plan(columns)
-        if self._layout is None:
-            return None, ()
-        names, take, which = self._layout
+        cached_for, layout = self._cached
+        if columns != cached_for:
+            layout = self._plan(columns)
+            self._cached = (columns, layout)  # one assignment: safe from several threads
+        if layout is None:
+            return None, None
         try:
-            if take is not None:  # other columns too, or another order: just these, by position
-                frame = frame.take(take, axis=1)
-            block = frame.to_numpy(dtype="float64", na_value=np.nan)
+            if layout[1] is not None:  # other columns too, or another order: these, by position
+                frame = frame.take(layout[1], axis=1)
+            return frame.to_numpy(dtype="float64", na_value=np.nan), layout
         except (ValueError, TypeError):
-            return None, ()  # some column holds text: bucket column by column (slower, exact)
-        return self._bincount(block, which), names
+            return None, None  # some column holds text: bucket column by column (slower, exact)
 
     def _plan(self, columns: tuple[Any, ...]) -> tuple[tuple[str, ...], Any, Any] | None:
         """For a batch with these columns: (the numeric features in it, the positions of
@@ -320,7 +369,9 @@ class _NumericColumns:
         which = None if present == self.names else np.array([self.index[n] for n in present])
         return tuple(present), take, which
 
-    def _bincount(self, block: Any, which: Any) -> Any:
+    def bincount(self, block: Any, which: Any) -> Any:
+        """The flat counts of a (rows x features) float array; ``which``: its columns'
+        feature indexes, None when it has every feature in order."""
         import numpy as np
 
         rows, width = block.shape
@@ -355,6 +406,13 @@ class _NumericColumns:
                 "missing": bucket["missing"] + missing,
             }
         return folded
+
+
+def _cannot_fail(spec: dict[str, Any], values: Any) -> bool:
+    """Whether ``_bucket(spec, values)`` is sure to work: numbers for a numeric spec, numbers
+    or strings for categories (anything else is bucketed at once, errors and all)."""
+    kinds = "iuf" if spec.get("kind") == "numeric" else "iubfUS"
+    return bool(values.dtype.kind in kinds)
 
 
 def _edges_of(spec: dict[str, Any]) -> Any:
@@ -411,9 +469,14 @@ def _bucket(spec: dict[str, Any], values: Any) -> dict[str, Any]:
         missing = pd.isna(values)
         missing_count = int(missing.sum())
         present = values[~missing]
+    if kind in "iubUS" and len(present) > 64:  # many rows: count each distinct value once
+        distinct, times = np.unique(present, return_counts=True)
+        pairs: Any = zip(map(str, distinct.tolist()), times.tolist(), strict=True)
+    else:  # (not floats: 0.0 and -0.0 are one value to np.unique, two labels to str)
+        pairs = Counter(map(str, present.tolist())).items()
     counts = dict.fromkeys(spec.get("categories", []), 0)
     other = 0
-    for key, seen in Counter(map(str, present.tolist())).items():
+    for key, seen in pairs:
         if key in counts:
             counts[key] += seen
         else:
