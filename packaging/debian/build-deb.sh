@@ -43,6 +43,7 @@ fi
 
 # ---------------------------------------------------------------- 1. freeze
 started=$(now)
+mkdir -p "$work"  # a fresh clone has no build/ yet (PyInstaller's log goes next to it)
 "$python" -m PyInstaller --noconfirm --log-level WARN --distpath "$work/dist" \
   --workpath "$work/work" packaging/modelbay.spec >"$work.log" 2>&1 ||
   { tail -n 40 "$work.log" >&2; exit 1; }
