@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -123,23 +123,18 @@ def ship(
         image = local.images.get(build.image_id)
         chain = list(image.attrs["RootFS"]["Layers"])
         say(f"shipping {build.tag} ({build.image_id[:19]}, {len(chain)} layers) to {host.name}")
-        # Docker spends seconds preparing a save before the first byte: let it work while
-        # the SSH connection is made and the host is asked what it has.
-        save = _Prefetched(image.save(chunk_size=CHUNK, named=True))
         config = config or Config.from_environment()
         folders = LayerFolders(config.cache_dir / "layer-folders.json")
         with connect(host, secrets=secrets, prompt=prompt) as session:
             remote_info = check_docker(session)
             say(f"{host.name}: Docker {remote_info.version}")
             remote = docker_client(session, remote_info.api_version)
+            shipment = _Shipment(build, image, chain, session, remote, say, started, folders)
             try:
-                shipment = _Shipment(
-                    build, image, chain, session, remote, say, started, save, folders
-                )
                 result = shipment.run(remote_info.free_bytes, progress, cancel)
             finally:
                 remote.api.close()
-                save.close()
+                shipment.close()
     finally:
         local.close()
     if not result.already_there:
@@ -165,8 +160,12 @@ class _Shipment:
     remote: docker.DockerClient
     say: Callable[[str], None]
     started: float
-    save: Iterable[bytes]  # the `docker save` stream, already requested
     folders: LayerFolders
+    save: _Prefetched | None = None  # the `docker save` stream, once requested
+
+    def close(self) -> None:
+        if self.save is not None:
+            self.save.close()
 
     def result(self, sent: int, layers_sent: int, *, already: bool = False) -> ShipResult:
         b = self.build
@@ -190,6 +189,9 @@ class _Shipment:
             _tag(remote, build)
             self.say(f"{host} already has {build.image_id[:19]}: nothing to send")
             return self.result(0, 0, already=True)
+        # Docker spends seconds preparing a save before its first byte: let it work while
+        # the host is asked which layers it has.
+        self.save = _Prefetched(self.image.save(chunk_size=CHUNK, named=True))
         held = _held_prefix(remote, self.chain)
         sizes = _layer_sizes(self.image, len(self.chain))
         to_send = sum(sizes[held:])
