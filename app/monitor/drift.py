@@ -416,7 +416,7 @@ def _columns_to_compare(
     ignored = set(options.ignore)
     if options.columns is not None:
         by_name = {str(c): c for c in ref_columns} | {str(c): c for c in cur_columns}
-        wanted = [by_name.get(c, c) for c in options.columns if c not in ignored]
+        wanted = list(dict.fromkeys(by_name.get(c, c) for c in options.columns if c not in ignored))
         lacking_ref = [c for c in wanted if c not in ref_columns]
         lacking_cur = [c for c in wanted if c not in cur_columns]
     else:
