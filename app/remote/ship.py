@@ -189,11 +189,11 @@ class _Shipment:
             _tag(remote, build)
             self.say(f"{host} already has {build.image_id[:19]}: nothing to send")
             return self.result(0, 0, already=True)
+        sizes = _layer_sizes(self.image, len(self.chain))  # before the daemon gets busy
         # Docker spends seconds preparing a save before its first byte: let it work while
         # the host is asked which layers it has.
         self.save = _Prefetched(self.image.save(chunk_size=CHUNK, named=True))
         held = _held_prefix(remote, self.chain)
-        sizes = _layer_sizes(self.image, len(self.chain))
         to_send = sum(sizes[held:])
         self.say(
             f"{host} holds {held} of {len(self.chain)} layers; about {to_send / 1e6:.0f} MB to send"
