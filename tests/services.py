@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -182,3 +183,21 @@ def xvfb_display(width: int = 1280, height: int = 800) -> Iterator[XDisplay]:
             process.wait(10)
         except subprocess.TimeoutExpired:  # pragma: no cover
             process.kill()
+
+
+def wait_for_window(display: XDisplay, title: str, timeout: float = 30) -> None:
+    """Wait until a window titled ``title`` is on ``display`` (xwininfo), or fail the test."""
+    import pytest
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tree = subprocess.run(
+            ["xwininfo", "-root", "-tree"],
+            env={**os.environ, "DISPLAY": display.name},
+            capture_output=True,
+            text=True,
+        ).stdout
+        if f'"{title}"' in tree:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"no window titled {title!r} appeared on {display.name} within {timeout} s")

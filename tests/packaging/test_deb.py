@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require
-from tests.services import XDisplay, xvfb_display
+from tests.services import XDisplay, wait_for_window, xvfb_display
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-output" / "screenshots"
@@ -120,21 +120,6 @@ def _user_env(home: Path) -> dict[str, str]:
     return {**env, "MODELBAY_HOME": str(home), "MODELBAY_USER": "tester"}
 
 
-def _wait_for_window(display: XDisplay, title: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        tree = subprocess.run(
-            ["xwininfo", "-root", "-tree"],
-            env={**os.environ, "DISPLAY": display.name},
-            capture_output=True,
-            text=True,
-        ).stdout
-        if f'"{title}"' in tree:
-            return
-        time.sleep(0.2)
-    pytest.fail(f"no window titled {title!r} appeared on {display.name} within {timeout} s")
-
-
 def _screenshot(display: XDisplay, out: Path) -> None:
     """Grab the X screen as another client (tests/ui/screenshot.py); check it is drawn."""
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -156,7 +141,7 @@ def _show_window(
     """Start the installed app on the display, wait for its window, take the picture."""
     app = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for_window(display, "Modelbay")
+        wait_for_window(display, "Modelbay", timeout=60)
         time.sleep(1.5)  # let it paint
         _screenshot(display, out)
         assert app.poll() is None, "the app exited on its own"

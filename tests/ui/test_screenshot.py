@@ -15,7 +15,7 @@ from app.config import Config
 from app.registry import Registry
 from tests.conftest import require
 from tests.remote_host import RemoteHost
-from tests.services import XDisplay, xvfb_display
+from tests.services import XDisplay, wait_for_window, xvfb_display
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output" / "screenshots"
@@ -37,21 +37,6 @@ def run_on_display(
     return subprocess.run(
         [sys.executable, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT
     )
-
-
-def wait_for_window(display: XDisplay, title: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        tree = subprocess.run(
-            ["xwininfo", "-root", "-tree"],
-            env={**os.environ, "DISPLAY": display.name},
-            capture_output=True,
-            text=True,
-        ).stdout
-        if f'"{title}"' in tree:
-            return
-        time.sleep(0.1)
-    pytest.fail(f"no window titled {title!r} appeared on {display.name} within {timeout} s")
 
 
 @pytest.mark.integration
