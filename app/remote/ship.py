@@ -6,9 +6,10 @@
    of layer diff ids; the longest prefix of our chain that one of them shares
    is what the host holds (``docker load`` reuses a layer only with the same
    chain below it, so only a shared prefix counts).
-3. ``docker save`` of the image streams through a filter that drops the
-   ``layer.tar`` of each held layer (identified by hashing it: a diff id is the
-   SHA-256 of the layer tar) and into ``docker load`` on the host.
+3. ``docker save`` of the image streams through a filter (app/remote/archive.py)
+   that drops the ``layer.tar`` of each held layer (its folder is known from
+   earlier archives, or the tar is hashed: a diff id is the SHA-256 of the layer
+   tar) and into ``docker load`` on the host.
 4. The host's image id must equal ours, else the ship failed.
 
 ``docker load`` unpacks the whole archive before it registers anything, so a
