@@ -211,8 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("gui", "open the desktop app (the same as running modelbay alone)")
     p.set_defaults(run=commands.gui)
 
-    from app.cli import drift  # `modelbay drift compare`: its own module, its own options
+    from app.cli import deploy, drift  # their own modules, their own options
 
+    deploy.register(sub)
     drift.register(sub)
     return parser
 

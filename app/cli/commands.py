@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from app.cli.output import human_size, human_time, print_table
+from app.cli.output import emit_json, human_size, human_time, print_table
 from app.cli.progress import terminal_progress
 from app.errors import InvalidInputError
 from app.registry.names import VersionRef, parse_ref, parse_tag
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 @contextmanager
-def _registry() -> Iterator[Registry]:
+def open_registry() -> Iterator[Registry]:
     from app.registry import Registry
 
     registry = Registry.open()
@@ -29,19 +29,6 @@ def _registry() -> Iterator[Registry]:
         yield registry
     finally:
         registry.close()
-
-
-def _emit_json(value: Any) -> None:
-    """Pretty JSON for a person at a terminal; one compact line for a pipe or a file.
-
-    The compact form uses json's C encoder (indentation forces the slow pure-Python
-    one), which matters for `modelbay list --json` on a large registry.
-    """
-    if sys.stdout.isatty():
-        text = json.dumps(value, ensure_ascii=False, indent=2)
-    else:
-        text = json.dumps(value, ensure_ascii=False)
-    sys.stdout.write(text + "\n")
 
 
 def _exact_version(text: str) -> VersionRef:
@@ -56,7 +43,7 @@ def _exact_version(text: str) -> VersionRef:
 
 def _report(info: VersionInfo, as_json: bool, text: str) -> None:
     if as_json:
-        _emit_json(info.to_json())
+        emit_json(info.to_json())
     else:
         print(text)
 
@@ -74,10 +61,10 @@ def _tags(items: Sequence[str]) -> dict[str, str]:
 def import_(args: argparse.Namespace) -> int:
     path = Path(args.path)
     tags = _tags(args.tag)
-    with _registry() as registry, terminal_progress(f"importing {path.name}", unit="B") as bar:
+    with open_registry() as registry, terminal_progress(f"importing {path.name}", unit="B") as bar:
         info = registry.import_path(path, name=args.name, tags=tags, note=args.note, progress=bar)
     if args.json:
-        _emit_json(info.to_json())
+        emit_json(info.to_json())
     else:
         what = info.format if info.framework == "unknown" else f"{info.format}, {info.framework}"
         plural = "s" if info.file_count != 1 else ""
@@ -118,7 +105,7 @@ def _would_run(safety: dict[str, Any]) -> str:
 
 def list_(args: argparse.Namespace) -> int:
     tags = _tags(args.tag)
-    with _registry() as registry:
+    with open_registry() as registry:
         infos = registry.list_versions(
             query=args.query,
             tags=tags,
@@ -128,7 +115,7 @@ def list_(args: argparse.Namespace) -> int:
             with_files=args.json,
         )
     if args.json:
-        _emit_json([info.to_json() for info in infos])
+        emit_json([info.to_json() for info in infos])
         return 0
     if not infos:
         print(
@@ -157,11 +144,11 @@ def list_(args: argparse.Namespace) -> int:
 
 
 def show(args: argparse.Namespace) -> int:
-    with _registry() as registry:
+    with open_registry() as registry:
         info = registry.get(parse_ref(args.ref))
         builds = [] if args.json else registry.builds(info.ref, limit=1)
     if args.json:
-        _emit_json(info.to_json())
+        emit_json(info.to_json())
         return 0
     extra = [("image", f"{b.tag} ({b.status}, {human_time(b.created_at)})") for b in builds[:1]]
     _print_version(info, extra)
@@ -230,7 +217,7 @@ def _describe_signature(signature: dict[str, Any]) -> str:
 
 def approve(args: argparse.Namespace) -> int:
     ref = _exact_version(args.ref)
-    with _registry() as registry:
+    with open_registry() as registry:
         info = registry.get(ref)
         if info.status == "quarantined" and not args.yes:
             print(f"{info.ref} is quarantined: {_would_run(info.safety or {})}.", file=sys.stderr)
@@ -260,27 +247,27 @@ def tag(args: argparse.Namespace) -> int:
     tags = _tags(args.tags)
     if not tags and not args.remove:
         raise InvalidInputError("no tag given", hint="write KEY=VALUE, or --remove KEY")
-    with _registry() as registry:
+    with open_registry() as registry:
         info = registry.get(ref)
         if tags:
             info = registry.set_tags(info.ref, tags)
         if args.remove:
             info = registry.remove_tags(info.ref, args.remove)
     if args.json:
-        _emit_json(info.to_json())
+        emit_json(info.to_json())
     else:
         print(f"{info.ref} tags: " + (", ".join(f"{k}={v}" for k, v in info.tags.items()) or "-"))
     return 0
 
 
 def alias(args: argparse.Namespace) -> int:
-    with _registry() as registry:
+    with open_registry() as registry:
         if args.delete:
             if args.version is not None:
                 raise InvalidInputError("--delete takes no VERSION")
             registry.remove_alias(args.name, args.alias)
             if args.json:
-                _emit_json({"name": args.name, "alias": args.alias, "deleted": True})
+                emit_json({"name": args.name, "alias": args.alias, "deleted": True})
             else:
                 print(f"removed alias {args.name}@{args.alias}")
             return 0
@@ -296,19 +283,19 @@ def alias(args: argparse.Namespace) -> int:
 
 def archive(args: argparse.Namespace) -> int:
     ref = _exact_version(args.ref)
-    with _registry() as registry:
+    with open_registry() as registry:
         info = registry.archive(str(ref))
     _report(info, args.json, f"archived {info.ref}")
     return 0
 
 
 def export(args: argparse.Namespace) -> int:
-    with _registry() as registry:
+    with open_registry() as registry:
         info = registry.get(parse_ref(args.ref))
         with terminal_progress(f"exporting {info.ref}", unit="B") as bar:
             written = registry.export(info.ref, Path(args.directory), progress=bar)
     if args.json:
-        _emit_json({"name": info.name, "version": info.version, "files": [str(p) for p in written]})
+        emit_json({"name": info.name, "version": info.version, "files": [str(p) for p in written]})
     else:
         for path in written:
             print(path)
@@ -316,10 +303,10 @@ def export(args: argparse.Namespace) -> int:
 
 
 def history(args: argparse.Namespace) -> int:
-    with _registry() as registry:
+    with open_registry() as registry:
         events = registry.history(args.name)
     if args.json:
-        _emit_json([e.to_json() for e in events])
+        emit_json([e.to_json() for e in events])
         return 0
     print_table(
         ["WHEN", "WHO", "WHAT", "VERSION", "DETAILS"],
@@ -345,10 +332,10 @@ def _plain(value: Any) -> str:
 
 
 def verify(args: argparse.Namespace) -> int:
-    with _registry() as registry, terminal_progress("verifying", unit="B") as bar:
+    with open_registry() as registry, terminal_progress("verifying", unit="B") as bar:
         report = registry.verify(progress=bar)
     if args.json:
-        _emit_json(
+        emit_json(
             {
                 "ok": report.ok,
                 "checked": report.store.checked,
@@ -381,10 +368,10 @@ def demo(args: argparse.Namespace) -> int:
     from app.demo import ALREADY_THERE, create_demo, default_workdir
 
     workdir = default_workdir(Config.from_environment())
-    with _registry() as registry, terminal_progress("demo models", unit="step") as bar:
+    with open_registry() as registry, terminal_progress("demo models", unit="step") as bar:
         result = create_demo(registry, workdir, progress=bar)
     if args.json:
-        _emit_json([info.to_json() for info in result])
+        emit_json([info.to_json() for info in result])
         for name, why in result.skipped.items():
             if why != ALREADY_THERE:
                 print(f"note: {name} skipped: {why}", file=sys.stderr)
@@ -434,7 +421,7 @@ def serve(args: argparse.Namespace) -> NoReturn:
     from app.bundle import write_model_folder
 
     profile = _read_profile(args.profile)
-    with _registry() as registry:
+    with open_registry() as registry:
         info = registry.get(parse_ref(args.ref))
         serving = registry.store.root.parent / "serving"
         serving.mkdir(parents=True, exist_ok=True)
@@ -500,10 +487,10 @@ def build(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(line, file=sys.stderr, flush=True)
 
-    with _registry() as registry:
+    with open_registry() as registry:
         result = build_image(registry, args.ref, options, log=log)
     if args.json:
-        _emit_json(result.to_json())
+        emit_json(result.to_json())
     else:
         _print_build(result)
     if result.status == "failed":
@@ -524,10 +511,10 @@ def _print_build(build: BuildInfo) -> None:
 
 
 def builds(args: argparse.Namespace) -> int:
-    with _registry() as registry:
+    with open_registry() as registry:
         found = registry.builds(args.ref, limit=args.limit)
     if args.json:
-        _emit_json([b.to_json() for b in found])
+        emit_json([b.to_json() for b in found])
         return 0
     if not found:
         print("no builds yet; `modelbay build NAME:VERSION` makes one", file=sys.stderr)
@@ -554,7 +541,7 @@ def gui(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- hosts and shipping
-def _secret_prompt() -> Callable[[str], str | None] | None:
+def secret_prompt() -> Callable[[str], str | None] | None:
     """Ask on the terminal (never echoed); in a pipe there is nobody to ask."""
     if not sys.stdin.isatty():
         return None
@@ -577,12 +564,12 @@ def host_add(args: argparse.Namespace) -> int:
     from app.remote.hosts import parse_ssh_target
 
     user, address, port = parse_ssh_target(args.ssh)
-    with _registry() as registry:
+    with open_registry() as registry:
         host = registry.add_host(
             args.name, address, port=port, user=user, identity_file=args.identity
         )
     if args.json:
-        _emit_json(host.to_json())
+        emit_json(host.to_json())
     else:
         print(f"added host {host.name} ({host.ssh_target})")
         print(f"next: `modelbay host trust {host.name}` to check and trust its host key")
@@ -590,10 +577,10 @@ def host_add(args: argparse.Namespace) -> int:
 
 
 def host_list(args: argparse.Namespace) -> int:
-    with _registry() as registry:
+    with open_registry() as registry:
         hosts = registry.hosts()
     if args.json:
-        _emit_json([h.to_json() for h in hosts])
+        emit_json([h.to_json() for h in hosts])
         return 0
     if not hosts:
         print("no hosts yet; `modelbay host add NAME --ssh USER@HOST` adds one", file=sys.stderr)
@@ -622,10 +609,10 @@ def host_trust(args: argparse.Namespace) -> int:
         )
         return input("trust this key? [y/N] ").strip().lower() in {"y", "yes"}
 
-    with _registry() as registry:
+    with open_registry() as registry:
         host = trust_host(registry, args.name, fingerprint=args.fingerprint, confirm=confirm)
     if args.json:
-        _emit_json(host.to_json())
+        emit_json(host.to_json())
     else:
         print(f"trusted {host.name}'s key {host.host_key_type} {host.host_key_fingerprint}")
     return 0
@@ -634,10 +621,10 @@ def host_trust(args: argparse.Namespace) -> int:
 def host_check(args: argparse.Namespace) -> int:
     from app.remote.hosts import check_host
 
-    with _registry() as registry:
-        result = check_host(registry, args.name, prompt=_secret_prompt())
+    with open_registry() as registry:
+        result = check_host(registry, args.name, prompt=secret_prompt())
     if args.json:
-        _emit_json(result)
+        emit_json(result)
     else:
         free = result.get("free_bytes")
         rows = [
@@ -661,7 +648,7 @@ def host_remove(args: argparse.Namespace) -> int:
     from app.remote.secrets import SecretStore, password_entry
     from app.remote.ssh import resolve
 
-    with _registry() as registry:
+    with open_registry() as registry:
         host = registry.get_host(args.name)
         endpoint = resolve(host)
         SecretStore.open().delete(password_entry(endpoint.user, endpoint.hostname, endpoint.port))
@@ -673,17 +660,17 @@ def host_remove(args: argparse.Namespace) -> int:
 def ship(args: argparse.Namespace) -> int:
     from app.remote.ship import ship as ship_image
 
-    with _registry() as registry, terminal_progress("shipping", unit="B") as progress:
+    with open_registry() as registry, terminal_progress("shipping", unit="B") as progress:
         result = ship_image(
             registry,
             args.ref,
             args.host,
-            prompt=_secret_prompt(),
+            prompt=secret_prompt(),
             log=lambda line: print(line, file=sys.stderr, flush=True) if not args.json else None,
             progress=progress,
         )
     if args.json:
-        _emit_json(result.to_json())
+        emit_json(result.to_json())
     else:
         print(
             f"{result.host} has {result.tag}: {human_size(result.bytes_sent)} sent, "

@@ -101,7 +101,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def compare(args: argparse.Namespace) -> int:
-    from app.cli.commands import _emit_json
+    from app.cli.output import emit_json
     from app.cli.progress import terminal_progress
     from app.monitor import DriftOptions, compare_tables
 
@@ -121,7 +121,7 @@ def compare(args: argparse.Namespace) -> int:
             Path(args.reference), Path(args.current), options, encoding=args.encoding, progress=bar
         )
     if args.json:
-        _emit_json(report.to_json())
+        emit_json(report.to_json())
     else:
         print_report(report)
     return 0

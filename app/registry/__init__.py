@@ -11,6 +11,8 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from app.registry.deployments import DeploymentInfo as DeploymentInfo
+    from app.registry.deployments import NewDeployment as NewDeployment
     from app.registry.names import VersionRef as VersionRef
     from app.registry.names import parse_ref as parse_ref
     from app.registry.service import BuildInfo as BuildInfo
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
     from app.registry.service import VersionInfo as VersionInfo
 
 _LAZY = {
+    "DeploymentInfo": "app.registry.deployments",
+    "NewDeployment": "app.registry.deployments",
     "BuildInfo": "app.registry.service",
     "NewBuild": "app.registry.service",
     "EventInfo": "app.registry.service",
@@ -39,10 +43,12 @@ _LAZY = {
 
 __all__ = [
     "BuildInfo",
+    "DeploymentInfo",
     "EventInfo",
     "HostInfo",
     "ModelSummary",
     "NewBuild",
+    "NewDeployment",
     "NewVersion",
     "Registry",
     "RegistryVerifyReport",

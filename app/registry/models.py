@@ -38,6 +38,7 @@ NAMING_CONVENTION = {
 
 VERSION_STATUSES = ("ready", "quarantined", "archived")
 BUILD_STATUSES = ("verified", "built", "failed", "cancelled")
+DEPLOYMENT_STATUSES = ("deploying", "live", "retired", "stopped", "failed", "interrupted")
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -248,6 +249,52 @@ class Host(Base):
     last_check: Mapped[dict[str, Any] | None] = mapped_column()
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Deployment(Base):
+    """One attempt to run a version as a service on a host, and how it ended.
+
+    ``deploying`` -> ``live`` (it answers behind the service's front) -> ``retired``
+    (a newer deployment of the service took over) or ``stopped``; or ``failed`` (never
+    served), or ``interrupted`` (the deploying process died; found on the next look).
+    Host and model are recorded by name as well, so the history outlives them.
+    """
+
+    __tablename__ = "deployments"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('deploying', 'live', 'retired', 'stopped', 'failed', 'interrupted')",
+            name="status_known",
+        ),
+        Index("ix_deployments_host_service_id", "host", "service", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(40), unique=True)  # on the container's labels
+    host: Mapped[str] = mapped_column(String(200))
+    service: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))  # deploy | rollback
+    version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="SET NULL"), index=True
+    )
+    model_name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    image_id: Mapped[str] = mapped_column(String(100))
+    image_tag: Mapped[str] = mapped_column(String(300))
+    container: Mapped[str | None] = mapped_column(String(200))
+    port: Mapped[int | None] = mapped_column(Integer)
+    public: Mapped[bool] = mapped_column(default=False)
+    settings: Mapped[dict[str, Any] | None] = mapped_column()  # env names, limits; no values
+    status: Mapped[str] = mapped_column(String(20))
+    error: Mapped[str] = mapped_column(Text, default="")
+    log_tail: Mapped[str] = mapped_column(Text, default="")
+    predecessor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deployments.id", ondelete="SET NULL")
+    )
+    created_by: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    live_at: Mapped[dt.datetime | None] = mapped_column()
+    ended_at: Mapped[dt.datetime | None] = mapped_column()
 
 
 class Event(Base):

@@ -40,6 +40,7 @@ from app.config import Config, current_user
 from app.errors import ConflictError, InvalidInputError, NotFoundError, RegistryError
 from app.progress import NEVER_CANCELLED, CancelToken, ProgressCallback, no_progress
 from app.registry import db  # the submodule, not the lazy package API
+from app.registry.deployments import DeploymentRecords
 from app.registry.models import (
     BUILD_STATUSES,
     Alias,
@@ -296,7 +297,7 @@ class RegistryVerifyReport:
 
 
 # ---------------------------------------------------------------------- the registry
-class Registry:
+class Registry(DeploymentRecords):
     """Open with :meth:`open`; close with :meth:`close` (or use as a context manager)."""
 
     def __init__(self, engine: Engine, store: ArtifactStore) -> None:

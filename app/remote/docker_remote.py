@@ -117,7 +117,7 @@ def _verified_adapter(session: SSHSession) -> Any:
             self.ssh_params: dict[str, Any] = {}
             self.ssh_host = session.endpoint.hostname
             self.timeout = 60
-            self.max_pool_size = constants.DEFAULT_MAX_POOL_SIZE
+            self.max_pool_size = 4  # channels kept open for reuse; sshd allows 10 sessions
             from docker.transport.sshconn import RecentlyUsedContainer
 
             self.pools = RecentlyUsedContainer(
@@ -133,9 +133,12 @@ def _verified_adapter(session: SSHSession) -> Any:
                 )
 
         def get_connection(self, url: str, proxies: Any = None) -> Any:
+            # One pool for the one daemon. docker-py keys its pools by request URL, and
+            # each pool keeps its own channel open: over SSH that is one session per API
+            # path, and sshd refuses sessions beyond MaxSessions (10 by default).
             self._connect()
             with self.pools.lock:
-                pool = self.pools.get(url)
+                pool = self.pools.get("daemon")
                 if pool is None:
                     pool = SSHConnectionPool(
                         ssh_client=self.ssh_client,
@@ -143,7 +146,7 @@ def _verified_adapter(session: SSHSession) -> Any:
                         maxsize=self.max_pool_size,
                         host=self.ssh_host,
                     )
-                    self.pools[url] = pool
+                    self.pools["daemon"] = pool
                 return pool
 
         def close(self) -> None:

@@ -116,40 +116,74 @@ def ship(
     from app.build import engine
 
     say = log or (lambda line: None)
-    started = time.monotonic()
     host = registry.get_host(host_name)
     local = engine.connect()
     try:
         build = image_to_ship(registry, ref, local)
-        image = local.images.get(build.image_id)
-        chain = list(image.attrs["RootFS"]["Layers"])
-        say(f"shipping {build.tag} ({build.image_id[:19]}, {len(chain)} layers) to {host.name}")
-        config = config or Config.from_environment()
-        folders = LayerFolders(config.cache_dir / "layer-folders.json")
         with connect(host, secrets=secrets, prompt=prompt) as session:
             remote_info = check_docker(session)
             say(f"{host.name}: Docker {remote_info.version}")
             remote = docker_client(session, remote_info.api_version)
-            shipment = _Shipment(build, image, chain, session, remote, say, started, folders)
             try:
-                result = shipment.run(remote_info.free_bytes, progress, cancel)
+                result = send_image(
+                    build,
+                    local,
+                    session,
+                    remote,
+                    remote_info.free_bytes,
+                    say=say,
+                    progress=progress,
+                    cancel=cancel,
+                    config=config,
+                )
             finally:
                 remote.api.close()
-                shipment.close()
     finally:
         local.close()
-    if not result.already_there:
-        registry.log_event(
-            "image.shipped",
-            registry.get(build.ref),
-            {
-                "host": host.name,
-                "tag": build.tag,
-                "image_id": build.image_id,
-                "bytes_sent": result.bytes_sent,
-            },
-        )
+    record_shipment(registry, result)
     return result
+
+
+def send_image(
+    build: Shippable,
+    local: docker.DockerClient,
+    session: SSHSession,
+    remote: docker.DockerClient,
+    free_bytes: int | None,
+    *,
+    say: Callable[[str], None],
+    progress: ProgressCallback = no_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+    config: Config | None = None,
+) -> ShipResult:
+    """Ship ``build`` over an open session to the host's Docker (``remote``)."""
+    started = time.monotonic()
+    image = local.images.get(build.image_id)
+    chain = list(image.attrs["RootFS"]["Layers"])
+    say(f"shipping {build.tag} ({build.image_id[:19]}, {len(chain)} layers) to {session.host.name}")
+    config = config or Config.from_environment()
+    folders = LayerFolders(config.cache_dir / "layer-folders.json")
+    shipment = _Shipment(build, image, chain, session, remote, say, started, folders)
+    try:
+        return shipment.run(free_bytes, progress, cancel)
+    finally:
+        shipment.close()
+
+
+def record_shipment(registry: Registry, result: ShipResult) -> None:
+    """An event in the version's history, when bytes were sent."""
+    if result.already_there:
+        return
+    registry.log_event(
+        "image.shipped",
+        registry.get(result.ref),
+        {
+            "host": result.host,
+            "tag": result.tag,
+            "image_id": result.image_id,
+            "bytes_sent": result.bytes_sent,
+        },
+    )
 
 
 @dataclass
@@ -343,7 +377,15 @@ def _load_failed(host: str, output: str) -> ModelbayError:
     return ShipFailed(f"`docker load` on {host} failed: {text[-500:] or 'no output'}")
 
 
-__all__ = ["ShipFailed", "ShipResult", "Shippable", "image_to_ship", "ship"]
+__all__ = [
+    "ShipFailed",
+    "ShipResult",
+    "Shippable",
+    "image_to_ship",
+    "record_shipment",
+    "send_image",
+    "ship",
+]
 
 
 class _Prefetched:

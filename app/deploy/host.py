@@ -1,0 +1,270 @@
+"""What runs on one host, read from and acted on through its Docker (over our SSH session).
+
+Every container Modelbay starts carries labels (:data:`LABEL`), so the host itself
+always says which service, version and deployment a container belongs to, even
+when the registry that started it is not at hand or a deploy was cut short.
+
+Per service there is one *front* container (``modelbay-SERVICE``; the runtime's
+``python3 -m app.serving.front``, a TCP proxy on the service's stable port) and
+one or, during a deploy, two *backend* containers (``modelbay-SERVICE-UID``,
+the model server). The front's target names the backend that serves.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from app.errors import InvalidInputError, ModelbayError
+
+if TYPE_CHECKING:
+    import docker
+    from docker.models.containers import Container
+
+    from app.remote.ssh import SSHSession
+
+NETWORK = "modelbay"
+SERVER_PORT = 8000  # where the runtime listens inside its container (app/build/context.py)
+LABEL = "modelbay"
+SERVICE = f"{LABEL}.service"
+ROLE = f"{LABEL}.role"
+DEPLOYMENT = f"{LABEL}.deployment"
+MODEL = f"{LABEL}.model"
+VERSION = f"{LABEL}.version"
+SHA256 = f"{LABEL}.sha256"
+IMAGE_TAG = f"{LABEL}.image-tag"
+PUBLIC = f"{LABEL}.public"
+
+_SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+
+
+class DeployError(ModelbayError):
+    """A deployment step failed on the host."""
+
+
+def check_service_name(name: str) -> str:
+    if not _SERVICE_NAME.match(name):
+        raise InvalidInputError(
+            f"{name!r} is not a usable service name",
+            hint="use lower-case letters, digits, '.', '_' and '-', starting with a letter or "
+            "digit, at most 63 characters",
+        )
+    return name
+
+
+def default_service_name(model_name: str) -> str:
+    """The model's name, made a valid container name part (``Churn Model`` -> ``churn-model``)."""
+    name = re.sub(r"[^a-z0-9_.-]+", "-", model_name.lower()).strip("-._")
+    return (name or "model")[:63]
+
+
+def front_name(service: str) -> str:
+    return f"modelbay-{service}"
+
+
+def backend_name(service: str, uid: str) -> str:
+    return f"modelbay-{service}-{uid}"
+
+
+def backend_address(name: str) -> str:
+    """How the front reaches a backend: its container name on the Modelbay network."""
+    return f"{name}:{SERVER_PORT}"
+
+
+@dataclass
+class Backend:
+    container: Container
+    uid: str
+    model: str
+    version: int
+    state: str  # Docker's: created, running, restarting, exited, ...
+    started_at: str
+
+    @property
+    def name(self) -> str:
+        return str(self.container.name)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}:{self.version}"
+
+
+@dataclass
+class ServiceOnHost:
+    """One service as the host shows it."""
+
+    service: str
+    front: Container | None = None
+    target: str | None = None  # the backend address the front forwards to
+    backends: list[Backend] = field(default_factory=list)
+
+    @property
+    def current(self) -> Backend | None:
+        for backend in self.backends:
+            if self.target and backend_address(backend.name) == self.target:
+                return backend
+        return None
+
+    @property
+    def port(self) -> int | None:
+        return published_port(self.front) if self.front is not None else None
+
+    @property
+    def public(self) -> bool:
+        return self.front is not None and self.front.labels.get(PUBLIC) == "1"
+
+    @property
+    def front_state(self) -> str:
+        return str(self.front.status) if self.front is not None else "missing"
+
+
+def read_services(remote: docker.DockerClient) -> dict[str, ServiceOnHost]:
+    """Every Modelbay service on the host, from the labels of its containers."""
+    services: dict[str, ServiceOnHost] = {}
+    for container in remote.containers.list(all=True, filters={"label": SERVICE}):
+        labels = container.labels
+        entry = services.setdefault(labels[SERVICE], ServiceOnHost(labels[SERVICE]))
+        if labels.get(ROLE) == "front":
+            entry.front = container
+        else:
+            try:
+                version = int(labels.get(VERSION, "0"))
+            except ValueError:
+                version = 0
+            entry.backends.append(
+                Backend(
+                    container=container,
+                    uid=labels.get(DEPLOYMENT, ""),
+                    model=labels.get(MODEL, "?"),
+                    version=version,
+                    state=str(container.status),
+                    started_at=str(container.attrs.get("State", {}).get("StartedAt", "")),
+                )
+            )
+    for entry in services.values():
+        if entry.front is not None and entry.front.status == "running":
+            entry.target = front_target(entry.front)
+    return services
+
+
+def front_target(front: Container) -> str | None:
+    code, output = front.exec_run(["python3", "-m", "app.serving.front", "target"])
+    text = output.decode("utf-8", "replace").strip() if isinstance(output, bytes) else ""
+    return text or None if code == 0 else None
+
+
+def switch_front(front: Container, address: str) -> None:
+    """Point the front at ``address``; from its return on, new connections go there only."""
+    code, output = front.exec_run(["python3", "-m", "app.serving.front", "switch", address])
+    if code != 0:
+        text = output.decode("utf-8", "replace").strip() if isinstance(output, bytes) else ""
+        raise DeployError(
+            f"the service's front refused to switch to {address}: {text[-400:] or f'exit {code}'}"
+        )
+
+
+def published_port(container: Container) -> int | None:
+    ports = (container.attrs.get("NetworkSettings") or {}).get("Ports") or {}
+    for binding in ports.get(f"{SERVER_PORT}/tcp") or []:
+        if binding.get("HostPort"):
+            return int(binding["HostPort"])
+    wanted = (container.attrs.get("HostConfig") or {}).get("PortBindings") or {}
+    for binding in wanted.get(f"{SERVER_PORT}/tcp") or []:
+        if binding.get("HostPort"):
+            return int(binding["HostPort"])
+    return None
+
+
+def ensure_network(remote: docker.DockerClient) -> None:
+    if not remote.networks.list(names=[NETWORK]):
+        remote.networks.create(NETWORK, driver="bridge", labels={LABEL: "1"})
+
+
+def container_ip(container: Container) -> str | None:
+    container.reload()
+    networks = (container.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+    address = (networks.get(NETWORK) or {}).get("IPAddress")
+    return str(address) if address else None
+
+
+def log_tail(container: Container, lines: int = 30) -> str:
+    try:
+        raw = container.logs(tail=lines, stdout=True, stderr=True)
+    except Exception:  # noqa: BLE001 - the logs are a courtesy in an error path
+        return ""
+    return raw.decode("utf-8", "replace").strip() if isinstance(raw, bytes) else ""
+
+
+def http_get(
+    session: SSHSession, address: str, port: int, path: str, *, timeout: float = 5.0
+) -> tuple[int, bytes]:
+    """GET ``path`` from ``address:port`` as seen from the host (a direct-tcpip channel)."""
+    channel = session.transport.open_channel(
+        "direct-tcpip", (address, port), ("127.0.0.1", 0), timeout=timeout
+    )
+    try:
+        channel.settimeout(timeout)
+        channel.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n".encode()
+        )
+        data = bytearray()
+        while len(data) < 8 << 20:
+            chunk = channel.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        channel.close()
+    response = http.client.HTTPResponse(_Bytes(bytes(data)))  # type: ignore[arg-type]
+    response.begin()
+    return response.status, response.read()
+
+
+def answers_health(session: SSHSession, address: str, *, timeout: float = 3.0) -> bool:
+    """Whether the model server at ``address`` (on the host's network) says it is ready."""
+    import paramiko
+
+    try:
+        status, _ = http_get(session, address, SERVER_PORT, "/health", timeout=timeout)
+    except (OSError, EOFError, paramiko.SSHException, http.client.HTTPException):
+        return False
+    return status == 200
+
+
+class _Bytes:
+    """A socket stand-in holding a whole response, for :class:`http.client.HTTPResponse`."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def makefile(self, mode: str) -> io.BytesIO:
+        return io.BytesIO(self.data)
+
+
+def inherited_settings(backend: Container, image_env: list[str]) -> dict[str, Any]:
+    """The environment and limits a running backend was given beyond its image's."""
+    config = backend.attrs.get("Config") or {}
+    host_config = backend.attrs.get("HostConfig") or {}
+    baseline = set(image_env)
+    env = {}
+    for item in config.get("Env") or []:
+        if item in baseline:
+            continue
+        key, _, value = item.partition("=")
+        if key != "MODELBAY_TOKEN":
+            env[key] = value
+    return {
+        "env": env,
+        "memory": int(host_config.get("Memory") or 0) or None,
+        "nano_cpus": int(host_config.get("NanoCpus") or 0) or None,
+    }
+
+
+def token_of(backend: Container) -> str | None:
+    for item in (backend.attrs.get("Config") or {}).get("Env") or []:
+        if item.startswith("MODELBAY_TOKEN="):
+            return item.partition("=")[2] or None
+    return None
