@@ -199,16 +199,23 @@ def log_tail(container: Container, lines: int = 30) -> str:
 
 
 def http_get(
-    session: SSHSession, address: str, port: int, path: str, *, timeout: float = 5.0
+    session: SSHSession,
+    address: str,
+    port: int,
+    path: str,
+    *,
+    timeout: float = 5.0,
+    token: str | None = None,
 ) -> tuple[int, bytes]:
     """GET ``path`` from ``address:port`` as seen from the host (a direct-tcpip channel)."""
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
     channel = session.transport.open_channel(
         "direct-tcpip", (address, port), ("127.0.0.1", 0), timeout=timeout
     )
     try:
         channel.settimeout(timeout)
         channel.sendall(
-            f"GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n".encode()
+            f"GET {path} HTTP/1.1\r\nHost: {address}\r\n{auth}Connection: close\r\n\r\n".encode()
         )
         data = bytearray()
         while len(data) < 8 << 20:
@@ -268,3 +275,33 @@ def token_of(backend: Container) -> str | None:
         if item.startswith("MODELBAY_TOKEN="):
             return item.partition("=")[2] or None
     return None
+
+
+def read_metrics(
+    session: SSHSession, port: int, *, token: str | None = None
+) -> dict[str, float] | None:
+    """Request and error counts from the service's ``/metrics`` (through its front)."""
+    import paramiko
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        status, body = http_get(session, "127.0.0.1", port, "/metrics", timeout=3, token=token)
+    except (OSError, EOFError, paramiko.SSHException, http.client.HTTPException):
+        return None
+    if status != 200:
+        return None
+    found = {"requests": 0.0, "errors": 0.0, "latency_sum": 0.0, "latency_count": 0.0}
+    try:
+        for family in text_string_to_metric_families(body.decode("utf-8", "replace")):
+            for sample in family.samples:
+                if sample.name == "modelbay_requests_total":
+                    found["requests"] += sample.value
+                    if str(sample.labels.get("status", "")).startswith("5"):
+                        found["errors"] += sample.value
+                elif sample.name == "modelbay_request_seconds_sum":
+                    found["latency_sum"] += sample.value
+                elif sample.name == "modelbay_request_seconds_count":
+                    found["latency_count"] += sample.value
+    except ValueError:
+        return None
+    return found

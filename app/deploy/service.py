@@ -23,6 +23,7 @@ of it. A per-service lock file keeps two deploys from this machine apart.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import secrets as token_source
 import time
@@ -112,6 +113,8 @@ class ServiceStatus:
     started_at: str | None = None
     detail: str = ""
     others: list[str] = field(default_factory=list)  # containers not from this registry
+    metrics: dict[str, float] | None = None  # requests, errors, latency_sum/_count so far
+    checked_at: float = field(default_factory=time.time)
 
     @property
     def address(self) -> str:
@@ -129,6 +132,7 @@ class ServiceStatus:
             "started_at": self.started_at,
             "detail": self.detail,
             "others": self.others,
+            "metrics": self.metrics,
         }
 
 
@@ -605,8 +609,10 @@ def service_statuses(
     prompt: SecretPrompt | None = None,
     config: Config | None = None,
     cancel: CancelToken = NEVER_CANCELLED,
+    with_metrics: bool = False,
 ) -> list[ServiceStatus]:
-    """Every service on every host (or the named ones), reconciled with the registry."""
+    """Every service on every host (or the named ones), reconciled with the registry;
+    ``with_metrics`` also reads each one's request counters (``/metrics``)."""
     config = config or Config.from_environment()
     secrets = secrets or SecretStore.open()
     names = host_names or sorted(
@@ -615,7 +621,7 @@ def service_statuses(
     found: list[ServiceStatus] = []
     for name in names:
         cancel.raise_if_cancelled()
-        found += _host_statuses(registry, config, name, secrets, prompt)
+        found += _host_statuses(registry, config, name, secrets, prompt, with_metrics=with_metrics)
     return found
 
 
@@ -625,14 +631,21 @@ def _host_statuses(
     name: str,
     secrets: SecretStore,
     prompt: SecretPrompt | None,
+    *,
+    with_metrics: bool = False,
 ) -> list[ServiceStatus]:
     host = registry.get_host(name)
     try:
-        with _host_docker(host, secrets, prompt) as (_session, remote, _):
+        with _host_docker(host, secrets, prompt) as (session, remote, _):
             services = on_host.read_services(remote)
             for state in services.values():
                 reconcile_service(registry, config, name, state)
             services = on_host.read_services(remote)
+            if with_metrics:
+                return [
+                    _with_metrics(_status(registry, name, state), session, secrets)
+                    for state in sorted(services.values(), key=lambda s: s.service)
+                ]
             return [
                 _status(registry, name, state)
                 for state in sorted(services.values(), key=lambda s: s.service)
@@ -652,6 +665,16 @@ def _host_statuses(
             )
             for row in live
         ] or [ServiceStatus(name, "-", "unreachable", detail=exc.message)]
+
+
+def _with_metrics(
+    status: ServiceStatus, session: SSHSession, secrets: SecretStore
+) -> ServiceStatus:
+    if status.port is None or status.ref is None:
+        return status
+    token = secrets.get(token_entry(status.host, status.service)) if status.public else None
+    metrics = on_host.read_metrics(session, status.port, token=token)
+    return dataclasses.replace(status, metrics=metrics)
 
 
 def _status(registry: Registry, host: str, state: ServiceOnHost) -> ServiceStatus:

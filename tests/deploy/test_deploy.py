@@ -60,9 +60,11 @@ def test_deploy_a_version_then_the_next_then_roll_back(
     assert serving_version(registry, "iris@" + HOST) == "1"
     assert registry.deployment(d2.uid).status == "retired"
 
-    statuses = service_statuses(registry)
+    statuses = service_statuses(registry, with_metrics=True)
     assert [(s.service, s.ref, s.uid) for s in statuses] == [("iris", "iris:1", d3.uid)]
     assert statuses[0].state in {"healthy", "starting", "running"}
+    assert statuses[0].metrics is not None
+    assert statuses[0].metrics["requests"] >= 1  # serving_version() asked it once
 
     # "what served on the host at time T" has an answer for each moment
     during_second = registry.deployment(d2.uid).live_at
