@@ -448,6 +448,17 @@ class RemoteHost:
                 raise BedSetupError(f"sshd did not start in {self.netns}:\n{_tail(log)}")
             time.sleep(0.02)
 
+    def drop_connections(self) -> int:
+        """Kill every SSH connection to the host (sshd's per-connection processes), as a
+        network failure would; sshd itself keeps listening. Returns how many were cut."""
+        if self._sshd is None:
+            return 0
+        children = _run("pgrep", "-P", str(self._sshd.pid), check=False).stdout.split()
+        pids = [int(pid) for pid in children]
+        _signal(pids, signal.SIGKILL)
+        _wait_gone(pids, 10)
+        return len(pids)
+
     def change_host_key(self) -> str:
         """Give sshd a new ed25519 host key and restart it; returns the new fingerprint."""
         self.stop_sshd()

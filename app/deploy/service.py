@@ -324,6 +324,12 @@ class _Deploy:
             port = on_host.published_port(front) or port
         except BaseException as exc:
             self._failed(row, container, exc)
+            if not self.session.alive and not isinstance(exc, Cancelled):
+                raise DeployError(
+                    f"the connection to {self.host} was lost during the deploy of {info.ref}",
+                    hint="deploy again when the host is reachable; whatever the cut left "
+                    "behind is put right first (`modelbay deployments` does it too)",
+                ) from exc
             raise
         live = self.registry.update_deployment(row.uid, "live", port=port)
         self.say(f"{service}@{self.host} now serves {info.ref} (port {port} on the host)")
