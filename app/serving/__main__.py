@@ -5,6 +5,10 @@ same image runs with ``docker run -e MODELBAY_WORKERS=2 ...`` and locally with
 command-line flags. SIGTERM stops accepting connections, lets in-flight
 requests finish (up to ``--graceful-seconds``) and writes the open monitoring
 window.
+
+``MODELBAY_TOKEN`` (a bearer token the endpoints then require) is read from the
+environment only, never from a flag that ``ps`` would show; it reaches every
+server process unchanged.
 """
 
 from __future__ import annotations

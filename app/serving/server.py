@@ -4,15 +4,23 @@ Every response names the model and version that answered (``X-Model-Name``,
 ``X-Model-Version``, ``X-Model-Sha256``). Bad input is a 4xx with a message
 that names the problem, never a traceback; a body over the limit is a 413; a
 prediction that takes longer than the per-request timeout is a 504.
+
+With ``MODELBAY_TOKEN`` set, every endpoint but ``/ping`` and ``/health`` (which
+health checks and the front's ``switch`` must reach without it) wants
+``Authorization: Bearer <token>`` and answers a 401 without it. The token is read
+from the environment only, never from a command-line flag (``ps`` would show it),
+and it is never logged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +39,14 @@ from app.serving.model import ModelFolder
 from app.serving.monitor import Windows
 
 MB = 1024 * 1024
+AUTHORIZATION_HINT = (
+    "send Authorization: Bearer <token>; the token is in the deploying user's keyring "
+    "(see `modelbay deployments`)"
+)
+
+OPEN_PATHS = frozenset({"/ping", "/health"})  # what health checks reach without the token
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 @dataclass
@@ -44,6 +60,7 @@ class Settings:
     reservoir: int = 500
     monitoring: bool = True
     image_tag: str | None = None
+    token: str | None = field(default=None, repr=False)  # a secret: kept out of reprs and logs
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -59,6 +76,7 @@ class Settings:
             reservoir=int(env.get("MODELBAY_RESERVOIR", "500")),
             monitoring=env.get("MODELBAY_MONITORING", "1") not in {"0", "false", "off"},
             image_tag=env.get("MODELBAY_IMAGE_TAG") or None,
+            token=env.get("MODELBAY_TOKEN", "").strip() or None,
         )
 
 
@@ -135,15 +153,19 @@ class ModelServer:
             "x-model-version": self.folder.version,
             "x-model-sha256": str(self.folder.meta.get("sha256", "")),
         }
+        # the digest, so that comparing it does not even tell how long the token is
+        self._token = _digest(settings.token) if settings.token else None
+        guarded = self._guarded
         routes = [
+            # /invocations checks the token itself, so that a 401 is counted like any answer
             Route("/invocations", self.invocations, methods=["POST"]),
             Route("/ping", self.health, methods=["GET"]),
             Route("/health", self.health, methods=["GET"]),
-            Route("/version", self.version, methods=["GET"]),
-            Route("/metadata", self.metadata, methods=["GET"]),
-            Route("/metrics", self.metrics_text, methods=["GET"]),
-            Route("/monitoring/windows", self.monitoring_windows, methods=["GET"]),
-            Route("/openapi.json", self.openapi, methods=["GET"]),
+            Route("/version", guarded(self.version), methods=["GET"]),
+            Route("/metadata", guarded(self.metadata), methods=["GET"]),
+            Route("/metrics", guarded(self.metrics_text), methods=["GET"]),
+            Route("/monitoring/windows", guarded(self.monitoring_windows), methods=["GET"]),
+            Route("/openapi.json", guarded(self.openapi), methods=["GET"]),
         ]
         starlette = Starlette(routes=routes, lifespan=self.lifespan)
         self.app = NameTheModel(starlette, identity)
@@ -171,6 +193,40 @@ class ModelServer:
             await self.batcher.stop()
         if self.windows:
             self.windows.flush()
+
+    # ------------------------------------------------------------------ the token
+    def _refusal(self, request: Request) -> Response | None:
+        """A 401 when a token is required and the request does not carry it, else None."""
+        if self._token is None:
+            return None
+        header = request.headers.get("authorization", "").strip()
+        scheme, _, credentials = header.partition(" ")
+        is_bearer = scheme.lower() == "bearer" and bool(credentials.strip())
+        # Starlette decodes headers as latin-1: encoding back gives the very bytes sent
+        given = _digest(credentials.strip().encode("latin-1")) if is_bearer else b""
+        if is_bearer and hmac.compare_digest(given, self._token):
+            return None
+        if not header:
+            problem, challenge = "this endpoint needs a token", "Bearer"
+        elif not is_bearer:
+            problem, challenge = "the Authorization header holds no Bearer token", "Bearer"
+        else:
+            problem = "the token in the Authorization header is not this server's token"
+            challenge = 'Bearer error="invalid_token"'
+        return JSONResponse(
+            {"error": f"{problem}: {AUTHORIZATION_HINT}"},
+            status_code=401,
+            headers={"WWW-Authenticate": challenge},
+        )
+
+    def _guarded(self, endpoint: Endpoint) -> Endpoint:
+        if self._token is None:
+            return endpoint
+
+        async def guarded(request: Request) -> Response:
+            return self._refusal(request) or await endpoint(request)
+
+        return guarded
 
     # ------------------------------------------------------------------ endpoints
     async def health(self, _request: Request) -> Response:
@@ -222,13 +278,13 @@ class ModelServer:
         return JSONResponse({**self.windows.describe(), "windows": found})
 
     async def openapi(self, _request: Request) -> Response:
-        return JSONResponse(_openapi(self.folder))
+        return JSONResponse(_openapi(self.folder, token_required=self._token is not None))
 
     async def invocations(self, request: Request) -> Response:
         started = time.perf_counter()
         self.metrics.in_flight.inc()
         try:
-            response = await self._score(request)
+            response = self._refusal(request) or await self._score(request)
         finally:
             self.metrics.in_flight.dec()
         self.metrics.requests.labels(status=str(response.status_code)).inc()
@@ -326,6 +382,10 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _digest(token: str | bytes) -> bytes:
+    return hashlib.sha256(token.encode() if isinstance(token, str) else token).digest()
+
+
 def _plain(raw: Any) -> Any:
     if hasattr(raw, "tolist"):
         return raw.tolist()
@@ -342,7 +402,7 @@ def _json(document: Any) -> Response:
     )
 
 
-def _openapi(folder: ModelFolder) -> dict[str, Any]:
+def _openapi(folder: ModelFolder, *, token_required: bool = False) -> dict[str, Any]:
     error = {"type": "object", "properties": {"error": {"type": "string"}}}
     row = {"type": "array", "items": {}}
     scoring = {
@@ -370,7 +430,7 @@ def _openapi(folder: ModelFolder) -> dict[str, Any]:
         }
 
     simple = {"type": "object"}
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {"title": f"{folder.name} (Modelbay model server)", "version": folder.version},
         "paths": {
@@ -427,5 +487,22 @@ def _openapi(folder: ModelFolder) -> dict[str, Any]:
                     "responses": answers(simple),
                 }
             },
+            "/openapi.json": {"get": {"responses": {"200": {"description": "this document"}}}},
         },
     }
+    if token_required:
+        document["components"] = {
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+        }
+        document["security"] = [{"bearerAuth": []}]
+        refused = {
+            "description": "no token, or not this server's token",
+            "content": {"application/json": {"schema": error}},
+        }
+        for path, operations in document["paths"].items():
+            for operation in operations.values():
+                if path in OPEN_PATHS:
+                    operation["security"] = []  # health checks need no token
+                else:
+                    operation["responses"]["401"] = refused
+    return document
