@@ -39,6 +39,7 @@ FIXED_MTIME = 1_577_836_800  # 2020-01-01: contexts must not depend on when file
 SERVER_PORT = 8000
 RUNTIME_USER = "65532:65532"  # no passwd entry needed; the conventional "nonroot" id
 LABEL_PREFIX = "org.modelbay."
+DRAIN_LABEL = f"{LABEL_PREFIX}runtime.drain-signal"
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ def labels(metadata: Mapping[str, Any], lock: Lock, runtime_sha256: str) -> dict
         f"{LABEL_PREFIX}model.format": str(metadata["format"]),
         f"{LABEL_PREFIX}lock.sha256": lock.sha256,
         f"{LABEL_PREFIX}runtime.sha256": runtime_sha256,
+        # the runtime answers "Connection: close" from this signal on (a deploy's drain)
+        DRAIN_LABEL: "SIGUSR1",
         "org.opencontainers.image.title": f"{metadata['name']} {metadata['version']}",
     }
 

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 
 Say = Callable[[str], None]
 STOP_GRACE = 30  # seconds a retired backend gets to finish its requests
+DRAIN_SECONDS = 6.0  # the runtime's keep-alive timeout (uvicorn's 5 s) and a margin
 
 
 @dataclass
@@ -460,6 +461,7 @@ class _Deploy:
         self, backend: on_host.Backend, *, switched_at: dt.datetime | None
     ) -> DeploymentInfo | None:
         """Stop ``backend`` gracefully; its record ends when the front switched away."""
+        self._drain(backend)
         self.say(f"stopping {backend.name} ({backend.ref}) after its requests finish")
         with contextlib.suppress(Exception):
             backend.container.stop(timeout=STOP_GRACE)
@@ -473,6 +475,25 @@ class _Deploy:
                 at=switched_at,
             )
         return known
+
+    def _drain(self, backend: on_host.Backend) -> None:
+        """Let keep-alive clients move to the new backend before the old one stops.
+
+        A stop closes idle keep-alive connections, and a client sending its next
+        request on one at that moment sees it fail. Told to drain, the runtime answers
+        every request with ``Connection: close``, so each client's next request opens a
+        new connection, which the front sends to the new backend; an idle connection
+        is closed by the server's keep-alive timeout (5 s) as any idle one is.
+        """
+        from app.build.context import DRAIN_LABEL
+
+        with contextlib.suppress(Exception):
+            labels = (backend.container.image.attrs.get("Config") or {}).get("Labels") or {}
+            if labels.get(DRAIN_LABEL) != "SIGUSR1":
+                return  # an image from before draining: SIGUSR1 would end it at once
+            backend.container.kill(signal="SIGUSR1")
+            self.say(f"draining {backend.name}: its clients move to the new version")
+            time.sleep(DRAIN_SECONDS)
 
     def _failed(self, row: DeploymentInfo, container: Container | None, exc: BaseException) -> None:
         if not self.session.alive:  # nothing can be cleaned up now; the next look will

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -93,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics_dir.mkdir(parents=True, exist_ok=True)
         env_update["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     os.environ.update(env_update)
+    if hasattr(signal, "SIGUSR1"):  # "drain" (server.py); until the server handles it, ignore
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 
     try:
         if args.workers > 1 and hasattr(socket, "SO_REUSEPORT"):
@@ -123,7 +126,6 @@ def _serve_with_reuseport(args: argparse.Namespace) -> int:
     the kernel spreads new connections across the processes.
     """
     import multiprocessing
-    import signal
 
     from app.serving.workers import one_worker
 
@@ -142,6 +144,7 @@ def _serve_with_reuseport(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGUSR1, stop)  # not a stop: "drain", passed on to every worker
     failed = False
     while any(w.is_alive() for w in workers):
         for worker in workers:

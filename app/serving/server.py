@@ -19,6 +19,8 @@ import contextlib
 import hashlib
 import hmac
 import os
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -168,21 +170,39 @@ class ModelServer:
             Route("/openapi.json", guarded(self.openapi), methods=["GET"]),
         ]
         starlette = Starlette(routes=routes, lifespan=self.lifespan)
-        self.app = NameTheModel(starlette, identity)
+        self.draining = False
+        self.app = NameTheModel(starlette, identity, closing=lambda: self.draining)
 
     # ------------------------------------------------------------------ lifecycle
     def load(self) -> None:
+        who = f"{self.folder.name}:{self.folder.version}"
         try:
             self.folder.load()
         except Exception as exc:  # noqa: BLE001 - reported on /health, the server stays up
             self.load_error = f"{type(exc).__name__}: {exc}"
+            _say(f"cannot load {who}: {self.load_error}")
         else:
             self.metrics.load_seconds.set(self.folder.load_seconds)
             self.ready = True
+            _say(f"{who} loaded in {self.folder.load_seconds:.2f} s; ready (pid {os.getpid()})")
+
+    def drain(self) -> None:
+        """Before a stop: answer every further request with ``Connection: close``.
+
+        Clients then open their next connection anew, which the service's front sends
+        to the new backend, instead of racing a keep-alive connection that the stop
+        would close under them. (SIGUSR1; see app/deploy/service.py.)
+        """
+        if not self.draining:
+            self.draining = True
+            _say("draining: every answer now closes its connection")
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
-        loader = asyncio.get_running_loop().run_in_executor(None, self.load)
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError, ValueError):
+            loop.add_signal_handler(signal.SIGUSR1, self.drain)  # POSIX, main thread only
+        loader = loop.run_in_executor(None, self.load)
         self._loading = loader
         ticker = asyncio.create_task(_tick(self.windows)) if self.windows else None
         yield
@@ -337,9 +357,12 @@ class ModelServer:
 class NameTheModel:
     """ASGI middleware: every response carries the model and version that answered."""
 
-    def __init__(self, app: Any, identity: dict[str, str]) -> None:
+    def __init__(
+        self, app: Any, identity: dict[str, str], closing: Callable[[], bool] = lambda: False
+    ) -> None:
         self.app = app
         self.headers = [(k.encode(), v.encode()) for k, v in identity.items()]
+        self.closing = closing  # while draining, every answer also says Connection: close
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -348,7 +371,8 @@ class NameTheModel:
 
         async def send_named(message: Any) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *self.headers]
+                extra = [(b"connection", b"close")] if self.closing() else []
+                message["headers"] = [*message.get("headers", []), *self.headers, *extra]
             await send(message)
 
         await self.app(scope, receive, send_named)
@@ -357,6 +381,11 @@ class NameTheModel:
 def create_app(settings: Settings | None = None) -> Any:
     """The ASGI application for uvicorn (``factory=True``)."""
     return ModelServer(settings or Settings.from_environment()).app
+
+
+def _say(line: str) -> None:
+    """One line in the server's log (``docker logs``, ``modelbay logs``)."""
+    print(f"modelbay-serving: {line}", file=sys.stderr, flush=True)
 
 
 async def _tick(windows: Windows) -> None:
