@@ -47,6 +47,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "through `modelbay tunnel`); requires a bearer token, kept in the OS keyring",
     )
     p.add_argument(
+        "--swarm",
+        action="store_true",
+        help="run it as a Docker Swarm service (a single-node swarm is made if the host is "
+        "in none): Swarm updates start-first and rolls back by itself; see docs/scaling.md",
+    )
+    p.add_argument(
         "--set-alias",
         metavar="ALIAS",
         help="when the deploy succeeds, point this alias (e.g. production) at the version",
@@ -134,6 +140,7 @@ def _options(args: argparse.Namespace) -> DeployOptions:
         cpus=args.cpus,
         timeout=args.timeout,
         set_alias=args.set_alias,
+        swarm=args.swarm,
     )
 
 

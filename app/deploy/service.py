@@ -80,6 +80,7 @@ class DeployOptions:
     cpus: float | None = None
     timeout: float = 120.0
     set_alias: str | None = None
+    swarm: bool = False  # as a Docker Swarm service (app/deploy/swarm.py)
 
 
 @dataclass(frozen=True)
@@ -152,9 +153,15 @@ def parse_address(text: str) -> tuple[str, str]:
     return on_host.check_service_name(service), host
 
 
+def is_swarm(registry: Registry, host: str, service: str) -> bool:
+    """Whether ``service`` on ``host`` was last deployed as a Swarm service (``--swarm``)."""
+    newest = registry.deployments(host=host, service=service, limit=1)
+    return bool(newest and newest[0].settings.get("swarm"))
+
+
 # ---------------------------------------------------------------------- locking
 @contextlib.contextmanager
-def _service_lock(config: Config, host: str, service: str) -> Iterator[None]:
+def service_lock(config: Config, host: str, service: str) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
     folder = config.home / "locks"
@@ -175,7 +182,7 @@ def _service_lock(config: Config, host: str, service: str) -> Iterator[None]:
 
 def _busy(config: Config, host: str, service: str) -> bool:
     try:
-        with _service_lock(config, host, service):
+        with service_lock(config, host, service):
             return False
     except ConflictError:
         return True
@@ -183,7 +190,7 @@ def _busy(config: Config, host: str, service: str) -> bool:
 
 # ---------------------------------------------------------------------- the session
 @contextlib.contextmanager
-def _host_docker(
+def host_docker(
     host: HostInfo, secrets: SecretStore | None, prompt: SecretPrompt | None
 ) -> Iterator[tuple[SSHSession, docker.DockerClient, int | None]]:
     with connect(host, secrets=secrets, prompt=prompt) as session:
@@ -226,11 +233,27 @@ def deploy(
         )
     service = on_host.check_service_name(options.service or on_host.default_service_name(info.name))
     host = registry.get_host(host_name)
-    with _service_lock(config, host.name, service):
+    if options.swarm or is_swarm(registry, host.name, service):
+        from .swarm import swarm_deploy
+
+        options = dataclasses.replace(options, service=service)
+        return swarm_deploy(
+            registry,
+            info.ref,
+            host.name,
+            options,
+            secrets=secrets,
+            prompt=prompt,
+            log=log,
+            progress=progress,
+            cancel=cancel,
+            config=config,
+        )
+    with service_lock(config, host.name, service):
         local = engine.connect()
         try:
             build = image_to_ship(registry, info.ref, local)
-            with _host_docker(host, secrets, prompt) as (session, remote, free):
+            with host_docker(host, secrets, prompt) as (session, remote, free):
                 say(f"{host.name}: connected")
                 shipped = send_image(
                     build,
@@ -452,7 +475,7 @@ class _Deploy:
         except APIError as exc:
             with contextlib.suppress(APIError):
                 created.remove(force=True)
-            raise _port_error(exc, self.host, port) from None
+            raise port_error(exc, self.host, port) from None
         created.reload()
         state.front = created
         return created
@@ -503,7 +526,7 @@ class _Deploy:
         if container is not None:
             with contextlib.suppress(Exception):
                 container.remove(force=True)
-        message = "cancelled" if isinstance(exc, Cancelled) else _words(exc)
+        message = "cancelled" if isinstance(exc, Cancelled) else words(exc)
         self.registry.update_deployment(row.uid, "failed", error=message, log_tail=tail)
         if isinstance(exc, DeployError) and tail:
             exc.message = f"{exc.message}. Its last log lines:\n{tail}"
@@ -551,7 +574,7 @@ def _labels(target: _Target, role: str, uid: str, *, public: bool) -> dict[str, 
     }
 
 
-def _port_error(exc: Exception, host: str, port: int | None) -> ModelbayError:
+def port_error(exc: Exception, host: str, port: int | None) -> ModelbayError:
     text = str(exc)
     if "port is already allocated" in text or "address already in use" in text:
         return DeployError(
@@ -561,7 +584,7 @@ def _port_error(exc: Exception, host: str, port: int | None) -> ModelbayError:
     return DeployError(f"the service's front could not start on {host}: {text[-400:]}")
 
 
-def _words(exc: BaseException) -> str:
+def words(exc: BaseException) -> str:
     if isinstance(exc, ModelbayError):
         return exc.message
     return f"{type(exc).__name__}: {exc}"
@@ -589,9 +612,8 @@ def reconcile_service(
     notes: list[str] = []
     current = state.current
     by_uid = {b.uid: b for b in state.backends}
-    for row in registry.deployments(
-        host=host, service=state.service, statuses=("deploying", "live")
-    ):
+    rows = registry.deployments(host=host, service=state.service, statuses=("deploying", "live"))
+    for row in (r for r in rows if not r.settings.get("swarm")):  # swarm.py has its own
         if current is not None and row.uid == current.uid:
             if row.status != "live":
                 registry.update_deployment(row.uid, "live")
@@ -649,6 +671,13 @@ def service_statuses(
     for name in names:
         cancel.raise_if_cancelled()
         found += _host_statuses(registry, config, name, secrets, prompt, with_metrics=with_metrics)
+        if any(row.settings.get("swarm") for row in registry.deployments(host=name)):
+            from .swarm import swarm_service_statuses
+
+            try:
+                found += swarm_service_statuses(registry, name, secrets=secrets, prompt=prompt)
+            except ModelbayError as exc:
+                found.append(ServiceStatus(name, "-", "unreachable", detail=exc.message))
     return found
 
 
@@ -663,7 +692,7 @@ def _host_statuses(
 ) -> list[ServiceStatus]:
     host = registry.get_host(name)
     try:
-        with _host_docker(host, secrets, prompt) as (session, remote, _):
+        with host_docker(host, secrets, prompt) as (session, remote, _):
             services = on_host.read_services(remote)
             for state in services.values():
                 reconcile_service(registry, config, name, state)
@@ -764,6 +793,12 @@ def rollback(
 ) -> DeployResult:
     """Deploy the version that served before the current one (or ``to``), the same safe way."""
     service, host = parse_address(address)
+    if to is None and is_swarm(registry, host, service):
+        from .swarm import swarm_rollback
+
+        options = kwargs.pop("options", None) or DeployOptions()
+        kwargs.pop("progress", None)
+        return swarm_rollback(registry, address, timeout=options.timeout, **kwargs)
     history = registry.deployments(host=host, service=service)
     live = next((row for row in history if row.status == "live"), None)
     if to is None:
@@ -799,13 +834,17 @@ def stop(
 ) -> list[DeploymentInfo]:
     """Stop and remove the service's containers (gracefully); its images stay on the host."""
     service, host_name = parse_address(address)
+    if is_swarm(registry, host_name, service):
+        from .swarm import swarm_stop
+
+        return swarm_stop(registry, address, secrets=secrets, prompt=prompt, log=log, config=config)
     say = log or (lambda line: None)
     config = config or Config.from_environment()
     host = registry.get_host(host_name)
     stopped: list[DeploymentInfo] = []
     with (
-        _service_lock(config, host.name, service),
-        _host_docker(host, secrets, prompt) as (
+        service_lock(config, host.name, service),
+        host_docker(host, secrets, prompt) as (
             _session,
             remote,
             _,
@@ -844,7 +883,7 @@ def logs(
     """The serving backend's log (stdout and stderr), as chunks of bytes."""
     service, host_name = parse_address(address)
     host = registry.get_host(host_name)
-    with _host_docker(host, secrets, prompt) as (_session, remote, _):
+    with host_docker(host, secrets, prompt) as (_session, remote, _):
         state = on_host.read_services(remote).get(service)
         backend = state.current if state else None
         if backend is None and state and state.backends:
@@ -876,8 +915,21 @@ def open_tunnel(
     from app.remote.tunnel import Tunnel
 
     service, host_name = parse_address(address)
+    if is_swarm(registry, host_name, service):
+        from .swarm import open_swarm_tunnel
+
+        with open_swarm_tunnel(
+            registry, address, local_port=local_port, secrets=secrets, prompt=prompt
+        ) as (tunnel, found):
+            yield (
+                tunnel,
+                ServiceStatus(
+                    host_name, service, "swarm", ref=found.ref, port=found.port, public=found.public
+                ),
+            )
+        return
     host = registry.get_host(host_name)
-    with _host_docker(host, secrets, prompt) as (session, remote, _):
+    with host_docker(host, secrets, prompt) as (session, remote, _):
         state = on_host.read_services(remote).get(service)
         if state is None or state.front is None or state.port is None:
             raise NotFoundError(
