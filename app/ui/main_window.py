@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 from app.config import Config
 from app.logs import log
 from app.progress import CancelToken, ProgressCallback
+from app.ui.deployments_panel import DeploymentsPanel
 from app.ui.hosts_panel import HostsPanel
 from app.ui.import_dialog import ImportDialog, ImportRequest
 from app.ui.jobs import Job, JobQueue
@@ -47,8 +48,10 @@ from app.ui.models_panel import EmptyState, ModelsPanel
 from app.ui.theme import THEMES, apply_theme, icon
 
 if TYPE_CHECKING:
+    from app.deploy.service import DeployResult
     from app.registry import BuildInfo, Registry, VersionInfo
     from app.ui.build_dialog import BuildDialog
+    from app.ui.deploy_dialog import DeployDialog
 
 SETTINGS_VERSION = 1
 PANELS = (
@@ -80,6 +83,7 @@ class MainWindow(QMainWindow):
         self.models_panel.sig_import_requested.connect(self.choose_files_to_import)
         self.models_panel.detail.sig_build_requested.connect(self.open_build_dialog)
         self.models_panel.detail.sig_ship_requested.connect(self.choose_host_to_ship)
+        self.models_panel.detail.sig_deploy_requested.connect(self.open_deploy_dialog)
         self.sidebar = QListWidget(self)
         self.sidebar.setIconSize(QSize(20, 20))
         self.sidebar.setMinimumWidth(140)
@@ -120,12 +124,18 @@ class MainWindow(QMainWindow):
         self.hosts_panel = HostsPanel(self.reader, self.network, self)
         self.hosts_panel.sig_error.connect(self.show_error)
         self.hosts_panel.sig_status.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.deployments_panel = DeploymentsPanel(
+            self.reader,
+            self.network,
+            config=self.config,
+            prompt=self.hosts_panel.prompt,
+            parent=self,
+        )
+        self.deployments_panel.sig_error.connect(self.show_error)
+        self.deployments_panel.sig_status.connect(
+            lambda text: self.statusBar().showMessage(text, 15000)
+        )
         later = {
-            "deployments": (
-                "Nothing deployed yet",
-                "Every model version running on a host, "
-                "with its health and history, will be listed here.",
-            ),
             "monitoring": (
                 "No monitoring yet",
                 "Live drift plots of deployed models against "
@@ -136,6 +146,8 @@ class MainWindow(QMainWindow):
             QListWidgetItem(icon(key), label, self.sidebar)
             if key == "hosts":
                 self.pages.addWidget(self.hosts_panel)
+            elif key == "deployments":
+                self.pages.addWidget(self.deployments_panel)
             elif key in later:
                 title, text = later[key]
                 self.pages.addWidget(EmptyState(key, title, text, self))
@@ -180,6 +192,9 @@ class MainWindow(QMainWindow):
         )
         model.addSeparator()
         self._action(model, "&Build Image…", detail.request_build, QKeySequence("Ctrl+B"), "build")
+        self._action(
+            model, "&Deploy…", detail.request_deploy, QKeySequence("Ctrl+D"), "deployments"
+        )
         model.addSeparator()
         self._action(
             model,
@@ -236,6 +251,7 @@ class MainWindow(QMainWindow):
         self.location.setText(f"Registry: {self._where()}")
         self.models_panel.set_registry(registry)
         self.hosts_panel.set_registry(registry)
+        self.deployments_panel.set_registry(registry)
 
     def _registry_failed(self, message: str, hint: str) -> None:
         self.models_panel.loading.text.setText(f"{message}<br>{hint}")
@@ -406,6 +422,41 @@ class MainWindow(QMainWindow):
         self.jobs_dock.show()
         return job
 
+    # ------------------------------------------------------------------ deploying
+    def open_deploy_dialog(self, info: VersionInfo, host: str | None = None) -> DeployDialog | None:
+        registry = self.registry
+        if registry is None:
+            return None
+        from app.ui.deploy_dialog import DeployDialog
+
+        dialog = DeployDialog(
+            info,
+            hosts=[h.name for h in self.hosts_panel.hosts],
+            registry=registry,
+            queue=self.network,
+            reader=self.reader,
+            config=self.config,
+            prompt=self.hosts_panel.prompt,
+            host=host,
+            parent=self,
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.sig_started.connect(self._deploy_started)
+        dialog.show()
+        return dialog
+
+    def _deploy_started(self, job: Job) -> None:
+        self.jobs_dock.show()
+        self.deployments_panel.watch_action(job, report_errors=False)  # the dialog says it
+        job.sig_finished.connect(self._deployed)
+
+    def _deployed(self, result: DeployResult) -> None:
+        d = result.deployment
+        self.statusBar().showMessage(f"{d.address} serves {d.ref} on port {d.port}", 15000)
+        current = self.models_panel.detail.current
+        if current is not None and current.name == d.name:  # an alias may have moved
+            self.models_panel.detail.show_model(d.name, version=current.version)
+
     # ------------------------------------------------------------------ drag and drop
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         urls = event.mimeData().urls()
@@ -516,6 +567,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_settings()
+        self.deployments_panel.shutdown()
         self.builds.shutdown()
         self.network.shutdown()
         self.imports.shutdown()

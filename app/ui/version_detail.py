@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from app.ui.jobs import JobQueue
 
 COMMON_ALIASES = ("production", "staging", "candidate")
+DEPLOY_TIP = "Run this version as a service on one of your hosts (Ctrl+D)"
 
 
 def _table(headers: list[str], parent: QWidget) -> QTableWidget:
@@ -67,6 +68,7 @@ class VersionDetail(QWidget):
     sig_error = Signal(str, str)  # message, hint
     sig_build_requested = Signal(object)  # VersionInfo
     sig_ship_requested = Signal(object)  # VersionInfo
+    sig_deploy_requested = Signal(object)  # VersionInfo
 
     def __init__(self, reader: JobQueue, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -136,11 +138,15 @@ class VersionDetail(QWidget):
         self.build_button = QPushButton(icon("build"), "Build image…", self)
         self.build_button.setToolTip("Build a Docker image that serves this version (Ctrl+B)")
         self.build_button.clicked.connect(self.request_build)
+        self.deploy_button = QPushButton(icon("deployments"), "Deploy…", self)
+        self.deploy_button.setToolTip(DEPLOY_TIP)
+        self.deploy_button.clicked.connect(self.request_deploy)
         header.addWidget(self.title, 1)
         header.addWidget(QLabel("Version:", self))
         header.addWidget(self.version_box)
         header.addWidget(self.status)
         header.addWidget(self.build_button)
+        header.addWidget(self.deploy_button)
         return header
 
     def _build_overview(self) -> QWidget:
@@ -231,6 +237,7 @@ class VersionDetail(QWidget):
         self.version_box.blockSignals(False)
         self.status.clear()
         self.build_button.setEnabled(False)
+        self.deploy_button.setEnabled(False)
         self.banner.hide()
         self.tabs.setEnabled(False)
 
@@ -360,6 +367,17 @@ class VersionDetail(QWidget):
         self.build_button.setToolTip(
             reason or "Build a Docker image that serves this version (Ctrl+B)"
         )
+        self._enable_deploy(info, builds, reason)
+
+    def _enable_deploy(self, info: VersionInfo, builds: list[BuildInfo], unbuildable: str) -> None:
+        reason = {
+            "quarantined": "Quarantined versions cannot be deployed until someone approves them.",
+            "archived": "Archived versions are not deployed.",
+        }.get(info.status, unbuildable)
+        if not reason and not any(b.status in {"verified", "built"} for b in builds):
+            reason = "Build an image of this version first (Build image…)."
+        self.deploy_button.setEnabled(not reason)
+        self.deploy_button.setToolTip(reason or DEPLOY_TIP)
 
     def request_ship(self) -> None:
         if self._current is not None and any(
@@ -371,6 +389,15 @@ class VersionDetail(QWidget):
             self.sig_error.emit(
                 f"{self._current.ref} has no image to ship yet",
                 "build one first (Build image…)",
+            )
+
+    def request_deploy(self) -> None:
+        if self._current is not None and self.deploy_button.isEnabled():
+            self.sig_deploy_requested.emit(self._current)
+        elif self._current is not None:
+            self.sig_error.emit(
+                f"{self._current.ref} cannot be deployed yet",
+                self.deploy_button.toolTip().rstrip("."),
             )
 
     def request_build(self) -> None:
