@@ -51,6 +51,17 @@ def model_metadata(info: VersionInfo) -> dict[str, Any]:
     }
 
 
+def monitoring_profile(registry: Registry, info: VersionInfo) -> dict[str, Any] | None:
+    """The profile the runtime buckets live inputs with: that of the version's reference
+    data (without its sample rows, which stay on the desktop), or None when it has none."""
+    profile = registry.reference_profile(info)
+    if profile is None:
+        return None
+    from app.monitor.profile import runtime_profile
+
+    return runtime_profile(profile)
+
+
 def write_model_folder(
     registry: Registry, info: VersionInfo, root: Path, *, profile: dict[str, Any] | None = None
 ) -> Path:

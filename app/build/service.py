@@ -16,11 +16,11 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from app.bundle import check_servable, model_metadata, write_model_folder
+from app.bundle import check_servable, model_metadata, monitoring_profile, write_model_folder
 from app.config import Config
 from app.errors import Cancelled, ModelbayError
 from app.progress import NEVER_CANCELLED, CancelToken, ProgressCallback, no_progress
@@ -43,7 +43,8 @@ PHASES = (("prepare", 5), ("dependencies", 15), ("context", 5), ("build", 60), (
 class BuildOptions:
     base_image: str | None = None  # None: the environment, the settings, then the default
     tag: str | None = None  # None: modelbay/<name>:<version>
-    profile: dict[str, Any] | None = None  # a reference profile to bake in (monitoring)
+    # the profile to bake in for monitoring; None: the version's reference data's, if any
+    profile: dict[str, Any] | None = None
     smoke_test: bool = True
     refresh_lock: bool = False  # resolve the dependencies again instead of reusing the lock
     health_timeout: float = 120.0
@@ -92,16 +93,18 @@ def build_image(
     """
     from . import engine
 
+    info = registry.get(ref)
+    check_servable(info)
+    say = log or (lambda line: None)
     job = _Job(
         registry=registry,
-        info=registry.get(ref),
-        options=options or BuildOptions(),
+        info=info,
+        options=with_reference_profile(registry, info, options or BuildOptions(), say),
         config=config or Config.from_environment(),
-        say=log or (lambda line: None),
+        say=say,
         phases=_Phases(progress),
         cancel=cancel,
     )
-    check_servable(job.info)
     requirements = runtime_requirements() + model_requirements(job.info)
     job.phases.report("prepare", 0, 1, f"checking Docker and the base image {job.base_image}")
     client = engine.connect()
@@ -135,6 +138,25 @@ def build_image(
         return job.smoke(client, lock, facts)
     finally:
         client.close()
+
+
+def with_reference_profile(
+    registry: Registry,
+    info: VersionInfo,
+    options: BuildOptions,
+    say: Callable[[str], None] = lambda line: None,
+) -> BuildOptions:
+    """``options`` with the version's reference profile when they name no profile of their own."""
+    if options.profile is not None:
+        return options
+    profile = monitoring_profile(registry, info)
+    if profile is None:
+        return options
+    say(
+        f"monitoring: live inputs will be counted on the reference data's bins "
+        f"({len(profile['columns'])} columns)"
+    )
+    return replace(options, profile=profile)
 
 
 @dataclass

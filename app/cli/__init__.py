@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="tag the new version (repeatable)",
     )
     p.add_argument("--note", default="", help="a free-text note on the version")
+    p.add_argument(
+        "--reference",
+        metavar="DATA",
+        help="attach this table (CSV or Parquet) as the new version's reference data "
+        "(see `modelbay reference`)",
+    )
     json_flag(p)
     p.set_defaults(run=commands.import_)
 
@@ -156,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile",
         type=Path,
         metavar="JSON",
-        help="reference profile for the monitoring windows (a JSON file)",
+        help="reference profile for the monitoring windows (a JSON file; default: the "
+        "profile of the version's reference data, if it has any)",
     )
     p.add_argument(
         "--window-seconds", type=float, default=60.0, help="length of one monitoring window"
@@ -177,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile",
         type=Path,
         metavar="JSON",
-        help="reference profile for the monitoring windows, baked into the image",
+        help="reference profile for the monitoring windows, baked into the image (default: "
+        "the profile of the version's reference data, if it has any)",
     )
     p.add_argument(
         "--no-smoke-test",
@@ -211,10 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("gui", "open the desktop app (the same as running modelbay alone)")
     p.set_defaults(run=commands.gui)
 
-    from app.cli import deploy, drift  # their own modules, their own options
+    from app.cli import deploy, drift, reference  # their own modules, their own options
 
     deploy.register(sub)
     drift.register(sub)
+    reference.register(sub)
     return parser
 
 

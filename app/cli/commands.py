@@ -31,7 +31,7 @@ def open_registry() -> Iterator[Registry]:
         registry.close()
 
 
-def _exact_version(text: str) -> VersionRef:
+def exact_version(text: str) -> VersionRef:
     """NAME:VERSION, refusing NAME or NAME@ALIAS where a change needs an exact version."""
     ref = parse_ref(text)
     if ref.version is None:
@@ -61,19 +61,29 @@ def _tags(items: Sequence[str]) -> dict[str, str]:
 def import_(args: argparse.Namespace) -> int:
     path = Path(args.path)
     tags = _tags(args.tag)
-    with open_registry() as registry, terminal_progress(f"importing {path.name}", unit="B") as bar:
-        info = registry.import_path(path, name=args.name, tags=tags, note=args.note, progress=bar)
-    if args.json:
-        emit_json(info.to_json())
-    else:
-        what = info.format if info.framework == "unknown" else f"{info.format}, {info.framework}"
-        plural = "s" if info.file_count != 1 else ""
-        print(
-            f"registered {info.ref}  {what}  {human_size(info.size)}  "
-            f"sha256 {info.sha256[:12]}  ({info.file_count} file{plural})"
-        )
-    _warn_about_safety(info)
-    return 0
+    with open_registry() as registry:
+        with terminal_progress(f"importing {path.name}", unit="B") as bar:
+            info = registry.import_path(
+                path, name=args.name, tags=tags, note=args.note, progress=bar
+            )
+        if args.json and args.reference is None:
+            emit_json(info.to_json())
+        elif not args.json:
+            what = (
+                info.format if info.framework == "unknown" else f"{info.format}, {info.framework}"
+            )
+            plural = "s" if info.file_count != 1 else ""
+            print(
+                f"registered {info.ref}  {what}  {human_size(info.size)}  "
+                f"sha256 {info.sha256[:12]}  ({info.file_count} file{plural})"
+            )
+        _warn_about_safety(info)
+        if args.reference is None:
+            return 0
+        from app.cli.reference import attach_after_import
+
+        # the version is registered whatever happens to its reference data
+        return attach_after_import(registry, info, args.reference, as_json=args.json)
 
 
 def _warn_about_safety(info: VersionInfo) -> None:
@@ -144,13 +154,20 @@ def list_(args: argparse.Namespace) -> int:
 
 
 def show(args: argparse.Namespace) -> int:
+    from app.cli.reference import describe
+
     with open_registry() as registry:
         info = registry.get(parse_ref(args.ref))
+        reference = registry.reference(info)
         builds = [] if args.json else registry.builds(info.ref, limit=1)
     if args.json:
-        emit_json(info.to_json())
+        emit_json(
+            info.to_json() | {"reference": None if reference is None else reference.to_json()}
+        )
         return 0
     extra = [("image", f"{b.tag} ({b.status}, {human_time(b.created_at)})") for b in builds[:1]]
+    if reference is not None:
+        extra.append(("reference", f"{reference.file_name}, {describe(reference)}"))
     _print_version(info, extra)
     return 0
 
@@ -216,7 +233,7 @@ def _describe_signature(signature: dict[str, Any]) -> str:
 
 
 def approve(args: argparse.Namespace) -> int:
-    ref = _exact_version(args.ref)
+    ref = exact_version(args.ref)
     with open_registry() as registry:
         info = registry.get(ref)
         if info.status == "quarantined" and not args.yes:
@@ -243,7 +260,7 @@ def approve(args: argparse.Namespace) -> int:
 
 
 def tag(args: argparse.Namespace) -> int:
-    ref = _exact_version(args.ref)
+    ref = exact_version(args.ref)
     tags = _tags(args.tags)
     if not tags and not args.remove:
         raise InvalidInputError("no tag given", hint="write KEY=VALUE, or --remove KEY")
@@ -282,7 +299,7 @@ def alias(args: argparse.Namespace) -> int:
 
 
 def archive(args: argparse.Namespace) -> int:
-    ref = _exact_version(args.ref)
+    ref = exact_version(args.ref)
     with open_registry() as registry:
         info = registry.archive(str(ref))
     _report(info, args.json, f"archived {info.ref}")
@@ -418,11 +435,13 @@ def serve(args: argparse.Namespace) -> NoReturn:
     """Prepare the version's model folder, then become the serving runtime (exec)."""
     import os
 
-    from app.bundle import write_model_folder
+    from app.bundle import monitoring_profile, write_model_folder
 
     profile = _read_profile(args.profile)
     with open_registry() as registry:
         info = registry.get(parse_ref(args.ref))
+        if profile is None and not args.no_monitoring:
+            profile = monitoring_profile(registry, info)  # None: no reference data attached
         serving = registry.store.root.parent / "serving"
         serving.mkdir(parents=True, exist_ok=True)
         folder = write_model_folder(registry, info, serving / info.sha256[:16], profile=profile)

@@ -37,9 +37,14 @@ def read_table(path: Path, *, encoding: str = "utf-8") -> Any:
         raise InvalidInputError(f"{path} has no columns", hint="is it the right file?")
     if len(frame) == 0:
         raise InvalidInputError(
-            f"{path} has column names but no rows", hint="a comparison needs data in both tables"
+            f"{path} has column names but no rows", hint="a table to compare or profile needs rows"
         )
     return frame
+
+
+def table_format(path: Path) -> str:
+    """``parquet`` or ``csv``: how :func:`read_table` reads the file at ``path``."""
+    return "parquet" if _is_parquet(path) else "csv"
 
 
 def _check_file(path: Path) -> None:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from app.registry.names import VersionRef as VersionRef
     from app.registry.names import parse_ref as parse_ref
     from app.registry.service import BuildInfo as BuildInfo
+    from app.registry.service import DatasetVersionInfo as DatasetVersionInfo
     from app.registry.service import EventInfo as EventInfo
     from app.registry.service import HostInfo as HostInfo
     from app.registry.service import ModelSummary as ModelSummary
@@ -29,6 +30,7 @@ _LAZY = {
     "DeploymentInfo": "app.registry.deployments",
     "NewDeployment": "app.registry.deployments",
     "BuildInfo": "app.registry.service",
+    "DatasetVersionInfo": "app.registry.service",
     "NewBuild": "app.registry.service",
     "EventInfo": "app.registry.service",
     "HostInfo": "app.registry.service",
@@ -43,6 +45,7 @@ _LAZY = {
 
 __all__ = [
     "BuildInfo",
+    "DatasetVersionInfo",
     "DeploymentInfo",
     "EventInfo",
     "HostInfo",

@@ -44,6 +44,8 @@ from app.registry.deployments import DeploymentRecords
 from app.registry.models import (
     BUILD_STATUSES,
     Alias,
+    Dataset,
+    DatasetVersion,
     Event,
     Host,
     ImageBuild,
@@ -53,10 +55,18 @@ from app.registry.models import (
     VersionFile,
     utcnow,
 )
-from app.registry.names import VersionRef, check_name, check_tag, derive_name, parse_ref
+from app.registry.names import (
+    MAX_NAME,
+    VersionRef,
+    check_name,
+    check_tag,
+    derive_name,
+    parse_ref,
+)
 from app.store import ArtifactStore, StoredFile, VerifyReport
 
 _IN_CHUNK = 500  # ids per IN (...) list: well under every backend's parameter limit
+REFERENCE_SUFFIX = "-reference"
 
 
 # ---------------------------------------------------------------------- value objects
@@ -87,6 +97,8 @@ class VersionInfo:
     tags: Mapping[str, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
     files: tuple[StoredFile, ...] = ()
+    reference_id: int | None = None
+    """The id of the reference dataset version (:meth:`Registry.reference` reads it)."""
 
     @property
     def ref(self) -> str:
@@ -150,6 +162,65 @@ class EventInfo:
             "version": self.version,
             "details": self.details,
         }
+
+
+@dataclass(frozen=True)
+class DatasetVersionInfo:
+    """One version of a dataset (e.g. a model's reference data): a stored file, its schema
+    (columns, dtypes, rows) and its profile (see :mod:`app.monitor.profile`)."""
+
+    id: int
+    dataset: str
+    version: int
+    sha256: str
+    size: int
+    format: str  # csv | parquet
+    source_path: str
+    schema: dict[str, Any]
+    profile: dict[str, Any] | None
+    created_by: str
+    created_at: dt.datetime
+
+    @property
+    def ref(self) -> str:
+        return f"{self.dataset}:{self.version}"
+
+    @property
+    def file_name(self) -> str:
+        return Path(self.source_path).name or self.sha256[:12]
+
+    @property
+    def rows(self) -> int:
+        return int(self.schema.get("rows") or 0)
+
+    @property
+    def columns(self) -> list[str]:
+        return [str(c["name"]) for c in self.schema.get("columns") or []]
+
+    @property
+    def warnings(self) -> list[str]:
+        return list((self.profile or {}).get("warnings") or [])
+
+    def to_json(self, *, with_profile: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "dataset": self.dataset,
+            "version": self.version,
+            "sha256": self.sha256,
+            "size": self.size,
+            "format": self.format,
+            "file": self.file_name,
+            "source_path": self.source_path,
+            "rows": self.rows,
+            "columns": self.columns,
+            "profiled_columns": list((self.profile or {}).get("columns") or {}),
+            "schema": self.schema,
+            "warnings": self.warnings,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+        }
+        if with_profile:
+            data["profile"] = self.profile
+        return data
 
 
 @dataclass(frozen=True)
@@ -289,7 +360,9 @@ class NewBuild:
 @dataclass
 class RegistryVerifyReport:
     store: VerifyReport
-    damaged: dict[str, list[str]]  # "name:version" -> the file paths that are missing or corrupt
+    # "name:version" -> the file paths that are missing or corrupt; reference tables are
+    # listed by their dataset version ("<model>-reference:N" -> the table's file name)
+    damaged: dict[str, list[str]]
 
     @property
     def ok(self) -> bool:
@@ -950,6 +1023,154 @@ class Registry(DeploymentRecords):
             self._touch(session, target.model_id)
         return self.get(target.ref)
 
+    # ------------------------------------------------------------------ reference data
+    def attach_reference(
+        self,
+        ref: str | VersionRef,
+        path: Path,
+        *,
+        encoding: str = "utf-8",
+        actor: str | None = None,
+        progress: ProgressCallback = no_progress,
+        cancel: CancelToken = NEVER_CANCELLED,
+    ) -> tuple[VersionInfo, DatasetVersionInfo]:
+        """Make a table (CSV, or Parquet with pyarrow) the reference data of ``ref``.
+
+        The table is read and profiled against the version's signature first, so
+        data that cannot serve as a reference stores nothing. Then the file goes
+        into the artifact store (content-addressed: the same file is stored once)
+        and one transaction records it as a version of the dataset
+        ``<model>-reference`` (an identical earlier one, same file and profile, is
+        reused), links it to the version and logs ``reference.attached``.
+        """
+        from app.monitor.profile import profile_table, table_schema
+        from app.monitor.tables import read_table, table_format
+
+        actor = actor or current_user()
+        target = self.get(ref)
+        path = Path(path)
+        progress(0, 3, f"reading {path.name}")
+        before = _file_state(path)
+        frame = read_table(path, encoding=encoding)
+        cancel.raise_if_cancelled()
+        progress(1, 3, f"profiling {path.name}")
+        profile = profile_table(frame, signature=target.signature, name=str(path))
+        fmt = table_format(path)
+        schema = {"format": fmt, **table_schema(frame)}
+        if fmt == "csv":
+            schema["encoding"] = encoding
+        del frame
+        cancel.raise_if_cancelled()
+        progress(2, 3, f"storing {path.name}")
+        sha256, size = self.store.put_file(path, cancel=cancel)
+        if _file_state(path) != before or (before is not None and before[0] != size):
+            raise ConflictError(
+                f"{path} changed while it was being read",
+                hint="attach it again once whatever writes it has finished",
+            )
+        progress(3, 3, "recording")
+        stored = _StoredTable(path, sha256, size, fmt, schema, profile)
+        for _attempt in range(3):
+            try:
+                info = self._record_reference(target, stored, actor)
+                break
+            except IntegrityError:  # another process created the same dataset (version) first
+                continue
+        else:
+            raise RegistryError("could not record the reference: the registry kept changing")
+        return self.get(target.ref), info
+
+    def _record_reference(
+        self, target: VersionInfo, stored: _StoredTable, actor: str
+    ) -> DatasetVersionInfo:
+        name = reference_dataset_name(target.name)
+        now = utcnow()
+        with self._writing() as session:
+            dataset_id = session.scalar(select(Dataset.id).where(Dataset.name == name))
+            if dataset_id is None:
+                dataset = Dataset(
+                    name=name, description=f"reference data of {target.name}", created_at=now
+                )
+                session.add(dataset)
+                session.flush()
+                dataset_id = dataset.id
+            same_file = session.scalars(
+                select(DatasetVersion)
+                .where(DatasetVersion.dataset_id == dataset_id)
+                .where(DatasetVersion.sha256 == stored.sha256)
+                .order_by(DatasetVersion.version)
+            ).all()
+            row = next(
+                (r for r in same_file if r.schema == stored.schema and r.profile == stored.profile),
+                None,
+            )
+            if row is None:
+                top = session.scalar(
+                    select(func.max(DatasetVersion.version)).where(
+                        DatasetVersion.dataset_id == dataset_id
+                    )
+                )
+                row = DatasetVersion(
+                    dataset_id=dataset_id,
+                    version=(top or 0) + 1,
+                    sha256=stored.sha256,
+                    size=stored.size,
+                    format=stored.format,
+                    source_path=str(stored.path.absolute()),
+                    schema=stored.schema,
+                    profile=stored.profile,
+                    created_by=actor,
+                    created_at=now,
+                )
+                session.add(row)
+                session.flush()
+            previous = session.execute(
+                select(Dataset.name, DatasetVersion.version)
+                .join(DatasetVersion, DatasetVersion.dataset_id == Dataset.id)
+                .join(ModelVersion, ModelVersion.reference_dataset_version_id == DatasetVersion.id)
+                .where(ModelVersion.id == target.id)
+            ).first()
+            session.execute(
+                update(ModelVersion)
+                .where(ModelVersion.id == target.id)
+                .values(reference_dataset_version_id=row.id)
+            )
+            info = _dataset_version_info(row, name)
+            self._log(
+                session,
+                actor,
+                "reference.attached",
+                target,
+                {
+                    "dataset": info.ref,
+                    "file": stored.path.name,
+                    "sha256": info.sha256,
+                    "rows": info.rows,
+                    "columns": len(info.columns),
+                    "previous": f"{previous[0]}:{previous[1]}" if previous else None,
+                },
+            )
+            self._touch(session, target.model_id)
+        return info
+
+    def reference(self, ref: str | VersionRef | VersionInfo) -> DatasetVersionInfo | None:
+        """The reference data attached to a version (with its profile), or None."""
+        target = ref if isinstance(ref, VersionInfo) else self.get(ref)
+        if target.reference_id is None:
+            return None
+        with self._reading() as session:
+            found = session.execute(
+                select(DatasetVersion, Dataset.name)
+                .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+                .where(DatasetVersion.id == target.reference_id)
+            ).first()
+            return None if found is None else _dataset_version_info(found[0], found[1])
+
+    def reference_profile(self, ref: str | VersionRef | VersionInfo) -> dict[str, Any] | None:
+        """The profile of the version's reference data, or None when it has none."""
+        found = self.reference(ref)
+        return None if found is None else found.profile
+
     # ------------------------------------------------------------------ image builds
     def record_build(
         self, target: VersionInfo, build: NewBuild, *, actor: str | None = None
@@ -1170,6 +1391,13 @@ class Registry(DeploymentRecords):
                     )
                 ).all()
             )
+            # reference tables are stored files too
+            for sha256, size in session.execute(
+                select(DatasetVersion.sha256, func.max(DatasetVersion.size)).group_by(
+                    DatasetVersion.sha256
+                )
+            ):
+                expected.setdefault(sha256, size)
         report = self.store.verify(expected.items(), progress=progress, cancel=cancel)
         bad = set(report.missing) | set(report.corrupt)
         damaged: dict[str, list[str]] = defaultdict(list)
@@ -1184,6 +1412,13 @@ class Registry(DeploymentRecords):
                         .order_by(Model.name, ModelVersion.version)
                     ):
                         damaged[f"{name}:{version}"].append(path)
+                    for dataset, number, source in session.execute(
+                        select(Dataset.name, DatasetVersion.version, DatasetVersion.source_path)
+                        .join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+                        .where(DatasetVersion.sha256.in_(chunk))
+                        .order_by(Dataset.name, DatasetVersion.version)
+                    ):
+                        damaged[f"{dataset}:{number}"].append(Path(source).name)
         return RegistryVerifyReport(report, dict(damaged))
 
     # ------------------------------------------------------------------ internals
@@ -1261,6 +1496,7 @@ _VERSION_COLUMNS = (
     ModelVersion.metrics,
     ModelVersion.safety,
     ModelVersion.details,
+    ModelVersion.reference_dataset_version_id,
 )
 
 
@@ -1367,6 +1603,7 @@ def _assemble(session: Session, rows: Sequence[Any], *, with_files: bool) -> lis
             tags=tags.get(row.id, {}),
             aliases=tuple(aliases.get(row.id, ())),
             files=tuple(files.get(row.id, ())),
+            reference_id=row.reference_dataset_version_id,
         )
         for row in rows
     ]
@@ -1420,3 +1657,45 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
 def _like_pattern(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def reference_dataset_name(model: str) -> str:
+    """The dataset a model's reference tables are versions of: ``<model>-reference``."""
+    return model[: MAX_NAME - len(REFERENCE_SUFFIX)] + REFERENCE_SUFFIX
+
+
+@dataclass(frozen=True)
+class _StoredTable:
+    """A table in the artifact store, read and profiled, to record as a dataset version."""
+
+    path: Path
+    sha256: str
+    size: int
+    format: str
+    schema: dict[str, Any]
+    profile: dict[str, Any]
+
+
+def _file_state(path: Path) -> tuple[int, int] | None:
+    """(size, modification time in ns) of a file, to notice it changing under a read."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def _dataset_version_info(row: DatasetVersion, dataset: str) -> DatasetVersionInfo:
+    return DatasetVersionInfo(
+        id=row.id,
+        dataset=dataset,
+        version=row.version,
+        sha256=row.sha256,
+        size=row.size,
+        format=row.format,
+        source_path=row.source_path,
+        schema=dict(row.schema or {}),
+        profile=row.profile,
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
