@@ -99,6 +99,7 @@ class ServiceOnHost:
     service: str
     front: Container | None = None
     target: str | None = None  # the backend address the front forwards to
+    target_unknown: bool = False  # the front runs, but its target could not be read
     backends: list[Backend] = field(default_factory=list)
 
     @property
@@ -146,14 +147,26 @@ def read_services(remote: docker.DockerClient) -> dict[str, ServiceOnHost]:
             )
     for entry in services.values():
         if entry.front is not None and entry.front.status == "running":
-            entry.target = front_target(entry.front)
+            try:
+                entry.target = front_target(entry.front)
+            except DeployError:
+                entry.target_unknown = True
     return services
 
 
 def front_target(front: Container) -> str | None:
-    code, output = front.exec_run(["python3", "-m", "app.serving.front", "target"])
+    """The front's target (None: it has none yet); DeployError when it cannot be read
+    (the front is being replaced or restarted this very moment)."""
+    from docker.errors import APIError
+
+    try:
+        code, output = front.exec_run(["python3", "-m", "app.serving.front", "target"])
+    except APIError as exc:
+        raise DeployError(f"cannot read the target of {front.name}: {exc}") from None
+    if code != 0:
+        raise DeployError(f"cannot read the target of {front.name} (exit {code})")
     text = output.decode("utf-8", "replace").strip() if isinstance(output, bytes) else ""
-    return text or None if code == 0 else None
+    return text or None
 
 
 def switch_front(front: Container, address: str) -> None:

@@ -161,14 +161,16 @@ def is_swarm(registry: Registry, host: str, service: str) -> bool:
 
 # ---------------------------------------------------------------------- locking
 @contextlib.contextmanager
-def service_lock(config: Config, host: str, service: str) -> Iterator[None]:
+def service_lock(config: Config, host: str, service: str, *, wait: float = 5.0) -> Iterator[None]:
+    """The per-service lock of this machine. ``wait``: a look (``_busy``) holds it for
+    an instant, so a deploy waits a little before calling the service busy."""
     from filelock import FileLock, Timeout
 
     folder = config.home / "locks"
     folder.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(folder / f"deploy-{host}-{service}.lock"))
     try:
-        lock.acquire(timeout=0)
+        lock.acquire(timeout=wait)
     except Timeout:
         raise ConflictError(
             f"another deploy, rollback or stop of {service}@{host} is running on this machine",
@@ -182,7 +184,7 @@ def service_lock(config: Config, host: str, service: str) -> Iterator[None]:
 
 def _busy(config: Config, host: str, service: str) -> bool:
     try:
-        with service_lock(config, host, service):
+        with service_lock(config, host, service, wait=0):
             return False
     except ConflictError:
         return True
@@ -429,9 +431,11 @@ class _Deploy:
                 or state.get("Restarting")
                 or (int(container.attrs.get("RestartCount") or 0) > 0)
             ):
+                code = state.get("ExitCode")
+                how = f"exit code {code}" if code else "Docker keeps restarting it"
                 raise DeployError(
-                    f"the new container stopped right after it started (exit code "
-                    f"{state.get('ExitCode')}); the previous version keeps serving",
+                    f"the new container stopped right after it started ({how}); the "
+                    "previous version keeps serving",
                     hint="see its last log lines below; `modelbay serve` runs the same version "
                     "on this machine to try it",
                 )
@@ -607,8 +611,8 @@ def reconcile_service(
     """
     if not locked and _busy(config, host, state.service):
         return []
-    if state.front is not None and state.front.status != "running":
-        return []
+    if state.front is not None and (state.front.status != "running" or state.target_unknown):
+        return []  # nobody can tell which backend serves: touch nothing
     notes: list[str] = []
     current = state.current
     by_uid = {b.uid: b for b in state.backends}
@@ -757,6 +761,16 @@ def _status(registry: Registry, host: str, state: ServiceOnHost) -> ServiceStatu
             port=state.port,
             public=state.public,
             detail=f"the service's front is {state.front.status}",
+            others=others,
+        )
+    if state.target_unknown:
+        return ServiceStatus(
+            host,
+            state.service,
+            "unknown",
+            port=state.port,
+            public=state.public,
+            detail="could not ask the front which version it serves (it may be restarting)",
             others=others,
         )
     if current is None:

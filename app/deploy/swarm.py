@@ -703,7 +703,11 @@ class _SwarmRun:
         elif front.status != "running":
             self.say(f"starting the service's front {front.name} again")
             front.start()
-        if on_host.front_target(front) != target:
+        try:
+            pointed = on_host.front_target(front)
+        except DeployError:
+            pointed = None  # just started: not answering exec yet
+        if pointed != target:
             self._switch(front, target)
         front.reload()
         return front
