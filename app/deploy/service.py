@@ -227,12 +227,7 @@ def deploy(
     config = config or Config.from_environment()
     secrets = secrets or SecretStore.open()
     info = registry.get(ref)
-    if info.status == "quarantined":
-        raise ConflictError(
-            f"{info.ref} is quarantined: its safety scan found code that would run on load",
-            hint=f"review it (modelbay show {info.ref}); only if you trust it, "
-            f"`modelbay approve {info.ref}`",
-        )
+    refuse_quarantined(info)
     service = on_host.check_service_name(options.service or on_host.default_service_name(info.name))
     host = registry.get_host(host_name)
     if options.swarm or is_swarm(registry, host.name, service):
@@ -556,13 +551,28 @@ def _new_deployment(
         kind=target.kind,
         port=port,
         public=public,
-        settings={  # names only: values may be secrets
-            "env": sorted(settings["env"]),
-            "memory": settings.get("memory"),
-            "nano_cpus": settings.get("nano_cpus"),
-        },
+        settings=recorded_settings(settings),
         predecessor_id=predecessor_id,
     )
+
+
+def refuse_quarantined(info: VersionInfo) -> None:
+    if info.status == "quarantined":
+        raise ConflictError(
+            f"{info.ref} is quarantined: its safety scan found code that would run on load",
+            hint=f"review it (modelbay show {info.ref}); only if you trust it, "
+            f"`modelbay approve {info.ref}`",
+        )
+
+
+def recorded_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """What the registry keeps of a deployment's settings: variable names, never values
+    (they may be secrets), and the limits."""
+    return {
+        "env": sorted(settings["env"]),
+        "memory": settings.get("memory"),
+        "nano_cpus": settings.get("nano_cpus"),
+    }
 
 
 def _labels(target: _Target, role: str, uid: str, *, public: bool) -> dict[str, str]:

@@ -77,6 +77,8 @@ from .service import (
     host_docker,
     parse_address,
     port_error,
+    recorded_settings,
+    refuse_quarantined,
     service_lock,
     token_entry,
     words,
@@ -327,12 +329,7 @@ def swarm_deploy(
     started = time.monotonic()
     config = config or Config.from_environment()
     info = registry.get(ref)
-    if info.status == "quarantined":
-        raise ConflictError(
-            f"{info.ref} is quarantined: its safety scan found code that would run on load",
-            hint=f"review it (modelbay show {info.ref}); only if you trust it, "
-            f"`modelbay approve {info.ref}`",
-        )
+    refuse_quarantined(info)
     service = on_host.check_service_name(options.service or on_host.default_service_name(info.name))
     host = registry.get_host(host_name)
     with service_lock(config, host.name, service):
@@ -947,12 +944,7 @@ def _new_deployment(
         kind=kind,
         port=port,
         public=public,
-        settings={  # names only: values may be secrets
-            "env": sorted(settings["env"]),
-            "memory": settings.get("memory"),
-            "nano_cpus": settings.get("nano_cpus"),
-            "swarm": swarm_name(release.service),
-        },
+        settings={**recorded_settings(settings), "swarm": swarm_name(release.service)},
         predecessor_id=predecessor_id,
     )
 

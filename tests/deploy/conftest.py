@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +116,50 @@ def wait_until(check: Any, timeout: float = 30.0, what: str = "") -> None:
     while not check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.1)
+
+
+@dataclass
+class Client:
+    """Predictions in a loop: a new connection each time, or one kept-alive connection."""
+
+    url: str
+    keep_alive: bool
+    ok: int = 0
+    failed: list[str] = field(default_factory=list)
+    versions: list[str] = field(default_factory=list)  # each change of answering version
+
+    def run(self, stop: threading.Event) -> None:
+        parts = urllib.parse.urlsplit(self.url)
+        connection: http.client.HTTPConnection | None = None
+        while not stop.is_set():
+            if connection is None or not self.keep_alive:
+                connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+            try:
+                connection.request(
+                    "POST", "/invocations", PREDICT, {"Content-Type": "application/json"}
+                )
+                answer = connection.getresponse()
+                answer.read()
+                if answer.status == 200:
+                    self.ok += 1
+                    version = answer.getheader("x-model-version") or "?"
+                    if not self.versions or self.versions[-1] != version:
+                        self.versions.append(version)
+                else:
+                    self.failed.append(f"HTTP {answer.status}")
+                if answer.getheader("connection", "").lower() == "close":
+                    connection.close()
+                    connection = None
+            except (OSError, http.client.HTTPException) as exc:
+                self.failed.append(f"{type(exc).__name__}: {exc}")
+                connection.close()
+                connection = None
+            if not self.keep_alive and connection is not None:
+                connection.close()
+            time.sleep(0.005)
+        if connection is not None:
+            connection.close()
+
+    def describe(self) -> str:
+        kind = "keep-alive" if self.keep_alive else "new connection each"
+        return f"{kind}: {self.ok} ok, {len(self.failed)} failed {self.failed[:3]}"

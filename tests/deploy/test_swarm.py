@@ -7,13 +7,10 @@ Every test starts with the host in no swarm and leaves it in none.
 
 from __future__ import annotations
 
-import http.client
 import json
 import threading
 import time
-import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -35,7 +32,7 @@ from app.deploy.swarm import (
 )
 from app.errors import ConflictError
 from app.registry import NewDeployment, Registry
-from tests.deploy.conftest import HOST, PREDICT, predict
+from tests.deploy.conftest import HOST, Client, predict
 from tests.remote_host import RemoteHost
 
 ADDRESS = f"iris@{HOST}"
@@ -90,53 +87,6 @@ def _swarm_version(registry: Registry) -> str:
         status, headers, body = predict(tunnel.url)
     assert status == 200, body
     return headers["x-model-version"]
-
-
-@dataclass
-class Client:
-    """Predictions in a loop: a new connection each time, or one kept-alive connection."""
-
-    url: str
-    keep_alive: bool
-    ok: int = 0
-    failed: list[str] = field(default_factory=list)
-    versions: list[str] = field(default_factory=list)  # each change of answering version
-
-    def run(self, stop: threading.Event) -> None:
-        parts = urllib.parse.urlsplit(self.url)
-        connection: http.client.HTTPConnection | None = None
-        while not stop.is_set():
-            if connection is None or not self.keep_alive:
-                connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-            try:
-                connection.request(
-                    "POST", "/invocations", PREDICT, {"Content-Type": "application/json"}
-                )
-                answer = connection.getresponse()
-                answer.read()
-                if answer.status == 200:
-                    self.ok += 1
-                    version = answer.getheader("x-model-version") or "?"
-                    if not self.versions or self.versions[-1] != version:
-                        self.versions.append(version)
-                else:
-                    self.failed.append(f"HTTP {answer.status}")
-                if answer.getheader("connection", "").lower() == "close":
-                    connection.close()
-                    connection = None
-            except (OSError, http.client.HTTPException) as exc:
-                self.failed.append(f"{type(exc).__name__}: {exc}")
-                connection.close()
-                connection = None
-            if not self.keep_alive and connection is not None:
-                connection.close()
-            time.sleep(0.005)
-        if connection is not None:
-            connection.close()
-
-    def describe(self) -> str:
-        kind = "keep-alive" if self.keep_alive else "new connection each"
-        return f"{kind}: {self.ok} ok, {len(self.failed)} failed {self.failed[:3]}"
 
 
 @pytest.mark.integration
