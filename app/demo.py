@@ -17,6 +17,12 @@ Each version is tagged with its task, dataset, test score (``accuracy`` or
 name>`` (until reference datasets can be attached to a version), plus
 ``demo=true`` so ``modelbay list --tag demo=true`` finds them all.
 
+The installed app (an installer's frozen build) carries no scikit-learn: when
+the installer is built, :func:`make_premade` trains the models once into a
+folder that the app ships as :data:`PREMADE_DIR`, and :func:`create_demo` copies
+those files instead of training. The files and what is registered are the
+same either way; a source or pip installation has no such folder and trains.
+
 scikit-learn and pandas are imported inside the functions that train, never
 at module level: they take a second or more to load.
 """
@@ -24,6 +30,8 @@ at module level: they take a second or more to load.
 from __future__ import annotations
 
 import importlib
+import json
+import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +47,10 @@ if TYPE_CHECKING:
 SEED = 0
 TEST_SIZE = 0.25  # a quarter of each dataset is held out to score the model
 ALREADY_THERE = "already in the registry"
+PREMADE_DIR = Path(__file__).with_name("demo_files")
+"""Demo files made when the installer was built (packaging/modelbay.spec calls
+:func:`make_premade`); only the installed app has this folder."""
+PREMADE_INDEX = "index.json"
 
 
 def default_workdir(config: Config) -> Path:
@@ -269,6 +281,7 @@ def create_demo(
     *,
     progress: ProgressCallback = no_progress,
     cancel: CancelToken = NEVER_CANCELLED,
+    premade: Path = PREMADE_DIR,
 ) -> DemoResult:
     """Train the demo models, write them into ``workdir`` and register them in ``registry``.
 
@@ -276,6 +289,11 @@ def create_demo(
     :class:`VersionInfo`) and, in ``result.skipped``, the models it did not make
     and why. Progress is reported per model: ``progress(i, n, "training NAME")``
     before model ``i`` of ``n`` (counting from 0), ``progress(n, n, "done")`` at the end.
+
+    When ``premade`` is a folder written by :func:`make_premade` (the installed
+    app's :data:`PREMADE_DIR`), the models are copied from it instead of trained
+    (``"copying NAME"``), and a model it lacks is skipped with the reason it was
+    not made; scikit-learn and pandas are then never needed.
 
     Running it again is safe and adds nothing: a model whose name is already
     in the registry is skipped (whatever versions it holds, even a user's own
@@ -295,6 +313,7 @@ def create_demo(
     """
     cancel.raise_if_cancelled()
     workdir = Path(workdir)
+    made_ahead = _Premade.read(premade)
     result = DemoResult()
     total = len(DEMO_MODELS)
     for step, model in enumerate(DEMO_MODELS):
@@ -305,16 +324,23 @@ def create_demo(
             result.skipped[model.name] = ALREADY_THERE
             result.extend(existing)
             continue
-        missing = next((why for lib in model.needs if (why := _unavailable(lib))), None)
+        if made_ahead is not None:
+            missing = made_ahead.missing(model.name)
+        else:
+            missing = next((why for lib in model.needs if (why := _unavailable(lib))), None)
         if missing:
             progress(step, total, f"skipped {model.name}: {missing}")
             result.skipped[model.name] = missing
             continue
-        # Checked here, not up front: a rerun that trains nothing never loads them.
-        _require("sklearn", "pandas")
-        progress(step, total, f"training {model.name}")
         try:
-            trained = model.train(_folder(workdir))
+            if made_ahead is not None:
+                progress(step, total, f"copying {model.name}")
+                trained = made_ahead.copy(model.name, _folder(workdir))
+            else:
+                # Checked here, not up front: a rerun that trains nothing never loads them.
+                _require("sklearn", "pandas")
+                progress(step, total, f"training {model.name}")
+                trained = model.train(_folder(workdir))
         except OSError as exc:
             raise ModelbayError(
                 f"cannot write the {model.name} demo files into {workdir}: {exc.strerror or exc}",
@@ -332,6 +358,73 @@ def create_demo(
         result.extend(_versions(registry, model.name))
     progress(total, total, "done")
     return result
+
+
+def make_premade(folder: Path) -> dict[str, str]:
+    """Train every demo model this environment can make into ``folder``, with an index of them.
+
+    For installers: their frozen app ships ``folder`` as :data:`PREMADE_DIR` and
+    leaves scikit-learn out. Returns the models not made and why (an optional
+    library that does not import); the installed app's demo skips them with that
+    reason. Raises :class:`ModelbayError` without scikit-learn or pandas.
+    """
+    _require("sklearn", "pandas")
+    folder = _folder(Path(folder))
+    made: dict[str, list[dict[str, Any]]] = {}
+    skipped: dict[str, str] = {}
+    for model in DEMO_MODELS:
+        missing = next((why for lib in model.needs if (why := _unavailable(lib))), None)
+        if missing:
+            skipped[model.name] = f"not made when this Modelbay was built ({missing})"
+            continue
+        made[model.name] = [
+            {"file": item.path.name, "tags": dict(item.tags), "note": item.note}
+            for item in model.train(folder)
+        ]
+    index = {"models": made, "skipped": skipped}
+    (folder / PREMADE_INDEX).write_text(json.dumps(index, indent=1), encoding="utf-8")
+    return skipped
+
+
+@dataclass(frozen=True)
+class _Premade:
+    """A folder written by :func:`make_premade`, read back."""
+
+    folder: Path
+    models: Mapping[str, list[dict[str, Any]]]
+    skipped: Mapping[str, str]
+
+    @classmethod
+    def read(cls, folder: Path) -> _Premade | None:
+        """The folder's index, or None when there is no such folder (then the demo trains)."""
+        index = folder / PREMADE_INDEX
+        if not index.is_file():
+            return None
+        try:
+            data = json.loads(index.read_text(encoding="utf-8"))
+            return cls(folder, dict(data["models"]), dict(data["skipped"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelbayError(
+                f"the demo files that came with Modelbay ({folder}) are damaged: {exc}",
+                hint="reinstall Modelbay",
+            ) from exc
+
+    def missing(self, name: str) -> str | None:
+        """Why ``name`` was not made when the installer was built, or None when it was."""
+        if name in self.models:
+            return None
+        return self.skipped.get(name, "not made when this Modelbay was built")
+
+    def copy(self, name: str, workdir: Path) -> list[_Trained]:
+        """Copy ``name``'s model files and reference CSV into ``workdir``, in version order."""
+        copied = []
+        for item in self.models[name]:
+            tags = dict(item["tags"])
+            for file in (item["file"], tags.get("reference")):
+                if file:
+                    shutil.copyfile(self.folder / file, workdir / file)
+            copied.append(_Trained(workdir / item["file"], tags, str(item["note"])))
+        return copied
 
 
 def _versions(registry: Registry, name: str) -> list[VersionInfo]:

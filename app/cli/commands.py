@@ -445,6 +445,7 @@ def serve(args: argparse.Namespace) -> NoReturn:
         serving = registry.store.root.parent / "serving"
         serving.mkdir(parents=True, exist_ok=True)
         folder = write_model_folder(registry, info, serving / info.sha256[:16], profile=profile)
+    _refuse_unservable_here(info)  # after the folder: it refuses what nothing can serve
     argv = [
         sys.executable,
         "-m",
@@ -475,6 +476,41 @@ def serve(args: argparse.Namespace) -> NoReturn:
     sys.stderr.flush()
     # exec: SIGTERM and Ctrl-C now go straight to the server, which stops gracefully
     os.execv(sys.executable, argv)  # noqa: S606 - a fixed argument list, no shell
+
+
+_IMPORT_NAME = {"scikit-learn": "sklearn"}
+
+
+def _refuse_unservable_here(info: VersionInfo) -> None:
+    """Say before starting when this installation lacks the model's framework (the
+    server would only report it on /health): e.g. the .deb, which ships none."""
+    import importlib.util
+
+    from app.build.requirements import model_requirements
+
+    missing = [
+        req.name
+        for req in model_requirements(info)
+        if importlib.util.find_spec(_IMPORT_NAME.get(req.name, req.name)) is None
+    ]
+    if info.format == "joblib" and importlib.util.find_spec("joblib") is None:
+        missing.append("joblib")
+    if not missing:
+        return
+    needs = ", ".join(sorted(set(missing)))
+    if getattr(sys, "frozen", False):
+        hint = (
+            f"the installed app serves models in Docker images: modelbay build {info.ref}, "
+            "then modelbay deploy (or run the image); to serve on this machine without Docker, "
+            "install Modelbay with pip next to those packages"
+        )
+    else:
+        hint = f"install them next to Modelbay (pip install {needs}), or build an image"
+    raise InvalidInputError(
+        f"serving {info.ref} ({info.framework}) here needs {needs}, which this Modelbay "
+        "installation does not have",
+        hint=hint,
+    )
 
 
 def _read_profile(path: Path | None) -> dict[str, Any] | None:

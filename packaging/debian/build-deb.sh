@@ -32,9 +32,10 @@ if [ "$installed" != "$version" ]; then
   echo "modelbay metadata says '$installed', pyproject says $version: reinstalling (no deps)"
   "$python" -m pip install -q --no-deps -e .
 fi
-# `modelbay demo` trains with scikit-learn (a dev extra): the app must carry it.
+# The spec trains the demo models the app ships (app/demo.py: make_premade) with
+# scikit-learn, a dev extra; the app itself does not carry scikit-learn.
 if ! "$python" -c 'import sklearn, joblib' 2>/dev/null; then
-  echo "scikit-learn is not in $venv (modelbay demo needs it): pip install -e '.[dev]'" >&2
+  echo "scikit-learn is not in $venv (the demo models are made with it): pip install -e '.[dev]'" >&2
   exit 1
 fi
 if ! "$python" -c 'import PyInstaller' 2>/dev/null; then
@@ -48,11 +49,18 @@ mkdir -p "$work"  # a fresh clone has no build/ yet (PyInstaller's log goes next
   --workpath "$work/work" packaging/modelbay.spec >"$work.log" 2>&1 ||
   { tail -n 40 "$work.log" >&2; exit 1; }
 frozen="$work/dist/modelbay"
-# Debug symbols of the interpreter and of uvloop (30 MB of the pyenv/wheel builds) go;
-# nothing else is touched: a full strip breaks numpy's and scipy's bundled OpenBLAS.
+# Debug symbols of the interpreter (libpython, lib-dynload) go; nothing else is
+# touched: a full strip breaks numpy's and scipy's bundled OpenBLAS.
 find "$frozen/_internal" -maxdepth 1 -name 'libpython3*.so*' -exec strip --strip-debug {} +
-find "$frozen/_internal/python3."*/lib-dynload "$frozen/_internal/uvloop" -name '*.so' \
-  -exec strip --strip-debug {} + 2>/dev/null || true
+find "$frozen/_internal/python3."*/lib-dynload -name '*.so' -exec strip --strip-debug {} +
+# numpy and scipy each bundle the same libgfortran and libquadmath (same name, same bytes):
+# scipy's become symlinks to numpy's (the loader maps one copy of a soname anyway).
+for lib in "$frozen/_internal/scipy.libs"/*; do
+  twin="$frozen/_internal/numpy.libs/$(basename "$lib")"
+  if [ -f "$lib" ] && [ ! -L "$lib" ] && [ -f "$twin" ] && cmp -s "$lib" "$twin"; then
+    ln -sf "../numpy.libs/$(basename "$lib")" "$lib"
+  fi
+done
 freeze_time=$(took "$started")
 said=$("$frozen/modelbay" --version)
 [ "$said" = "modelbay $version" ] ||
