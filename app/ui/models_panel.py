@@ -192,6 +192,7 @@ class ModelsPanel(QWidget):
         menu = QMenu(self)
         menu.addAction(icon("build"), "Build Image…", self.detail.request_build)
         menu.addAction(icon("hosts"), "Ship to Host…", self.detail.request_ship)
+        menu.addAction(icon("deployments"), "Deploy…", self.detail.request_deploy)
         menu.addAction(icon("copy"), "Copy Content Hash", self.detail.copy_hash)
         menu.addAction(icon("alias"), "Set Alias…", self.detail.set_alias_dialog)
         menu.addAction(icon("tag"), "Add Tag…", self.detail.add_tag_dialog)
