@@ -219,7 +219,6 @@ def deploy(
     cancel: CancelToken = NEVER_CANCELLED,
     config: Config | None = None,
 ) -> DeployResult:
-    from app.build import engine
 
     options = options or DeployOptions()
     say = log or (lambda line: None)
@@ -246,33 +245,75 @@ def deploy(
             cancel=cancel,
             config=config,
         )
-    with service_lock(config, host.name, service):
-        local = engine.connect()
-        try:
-            build = image_to_ship(registry, info.ref, local)
-            with host_docker(host, secrets, prompt) as (session, remote, free):
-                say(f"{host.name}: connected")
-                shipped = send_image(
-                    build,
-                    local,
-                    session,
-                    remote,
-                    free,
-                    say=say,
-                    progress=progress,
-                    cancel=cancel,
-                    config=config,
-                )
-                record_shipment(registry, shipped)
-                run = _Deploy(registry, config, secrets, session, remote, say, cancel)
-                target = _Target(info, service, shipped.image_id, shipped.tag, kind)
-                deployment, replaced, stored = run.deploy(target, options)
-        finally:
-            local.close()
-    if options.set_alias:
-        registry.set_alias(info.name, options.set_alias, info.version)
-        say(f"{info.name}@{options.set_alias} now points at version {info.version}")
+    with (
+        service_lock(config, host.name, service),
+        shipped_to(
+            registry,
+            info,
+            host,
+            secrets=secrets,
+            prompt=prompt,
+            say=say,
+            progress=progress,
+            cancel=cancel,
+            config=config,
+        ) as (
+            session,
+            remote,
+            shipped,
+        ),
+    ):
+        run = _Deploy(registry, config, secrets, session, remote, say, cancel)
+        target = _Target(info, service, shipped.image_id, shipped.tag, kind)
+        deployment, replaced, stored = run.deploy(target, options)
+    move_alias(registry, info, options.set_alias, say)
     return DeployResult(deployment, replaced, shipped, time.monotonic() - started, stored)
+
+
+@contextlib.contextmanager
+def shipped_to(
+    registry: Registry,
+    info: VersionInfo,
+    host: HostInfo,
+    *,
+    secrets: SecretStore | None,
+    prompt: SecretPrompt | None,
+    say: Say,
+    progress: ProgressCallback,
+    cancel: CancelToken,
+    config: Config,
+) -> Iterator[tuple[SSHSession, docker.DockerClient, ShipResult]]:
+    """One verified session to ``host`` on which ``info``'s image is there (shipped if
+    it was not): what every deploy mode starts with."""
+    from app.build import engine
+
+    local = engine.connect()
+    try:
+        build = image_to_ship(registry, info.ref, local)
+        with host_docker(host, secrets, prompt) as (session, remote, free):
+            say(f"{host.name}: connected")
+            shipped = send_image(
+                build,
+                local,
+                session,
+                remote,
+                free,
+                say=say,
+                progress=progress,
+                cancel=cancel,
+                config=config,
+            )
+            record_shipment(registry, shipped)
+            yield session, remote, shipped
+    finally:
+        local.close()
+
+
+def move_alias(registry: Registry, info: VersionInfo, alias: str | None, say: Say) -> None:
+    """``--set-alias``: only once the deploy has succeeded."""
+    if alias:
+        registry.set_alias(info.name, alias, info.version)
+        say(f"{info.name}@{alias} now points at version {info.version}")
 
 
 @dataclass(frozen=True)

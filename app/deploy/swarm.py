@@ -50,7 +50,6 @@ from app.config import Config
 from app.errors import Cancelled, ConflictError, NotFoundError
 from app.progress import NEVER_CANCELLED, CancelToken, ProgressCallback, no_progress
 from app.remote.secrets import SecretPrompt, SecretStore
-from app.remote.ship import image_to_ship, record_shipment, send_image
 
 from . import host as on_host
 from .host import (
@@ -75,11 +74,13 @@ from .service import (
     Say,
     ServiceStatus,
     host_docker,
+    move_alias,
     parse_address,
     port_error,
     recorded_settings,
     refuse_quarantined,
     service_lock,
+    shipped_to,
     token_entry,
     words,
 )
@@ -322,7 +323,6 @@ def swarm_deploy(
 ) -> DeployResult:
     """Ship ``ref``'s image to the host if needed and make it the Swarm service's spec;
     Swarm replaces the task start-first and rolls back by itself if the new one fails."""
-    from app.build import engine
 
     options = options or DeployOptions()
     say = log or (lambda line: None)
@@ -332,32 +332,28 @@ def swarm_deploy(
     refuse_quarantined(info)
     service = on_host.check_service_name(options.service or on_host.default_service_name(info.name))
     host = registry.get_host(host_name)
-    with service_lock(config, host.name, service):
-        local = engine.connect()
-        try:
-            build = image_to_ship(registry, info.ref, local)
-            with host_docker(host, secrets, prompt) as (session, remote, free):
-                say(f"{host.name}: connected")
-                shipped = send_image(
-                    build,
-                    local,
-                    session,
-                    remote,
-                    free,
-                    say=say,
-                    progress=progress,
-                    cancel=cancel,
-                    config=config,
-                )
-                record_shipment(registry, shipped)
-                run = _SwarmRun(registry, session, remote, say, cancel, secrets)
-                release = _Release(info, service, shipped.image_id, shipped.tag)
-                deployment, replaced, stored = run.deploy(release, options)
-        finally:
-            local.close()
-    if options.set_alias:
-        registry.set_alias(info.name, options.set_alias, info.version)
-        say(f"{info.name}@{options.set_alias} now points at version {info.version}")
+    with (
+        service_lock(config, host.name, service),
+        shipped_to(
+            registry,
+            info,
+            host,
+            secrets=secrets,
+            prompt=prompt,
+            say=say,
+            progress=progress,
+            cancel=cancel,
+            config=config,
+        ) as (
+            session,
+            remote,
+            shipped,
+        ),
+    ):
+        run = _SwarmRun(registry, session, remote, say, cancel, secrets)
+        release = _Release(info, service, shipped.image_id, shipped.tag)
+        deployment, replaced, stored = run.deploy(release, options)
+    move_alias(registry, info, options.set_alias, say)
     return DeployResult(deployment, replaced, shipped, time.monotonic() - started, stored)
 
 
