@@ -219,10 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("gui", "open the desktop app (the same as running modelbay alone)")
     p.set_defaults(run=commands.gui)
 
-    from app.cli import deploy, drift, reference  # their own modules, their own options
+    from app.cli import deploy, drift, monitor, reference  # their own modules, own options
 
     deploy.register(sub)
     drift.register(sub)
+    monitor.register(sub)
     reference.register(sub)
     return parser
 

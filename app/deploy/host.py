@@ -219,8 +219,10 @@ def http_get(
     *,
     timeout: float = 5.0,
     token: str | None = None,
+    max_bytes: int = 8 << 20,
 ) -> tuple[int, bytes]:
-    """GET ``path`` from ``address:port`` as seen from the host (a direct-tcpip channel)."""
+    """GET ``path`` from ``address:port`` as seen from the host (a direct-tcpip channel);
+    an answer longer than ``max_bytes`` is an error rather than cut short."""
     auth = f"Authorization: Bearer {token}\r\n" if token else ""
     channel = session.transport.open_channel(
         "direct-tcpip", (address, port), ("127.0.0.1", 0), timeout=timeout
@@ -231,11 +233,15 @@ def http_get(
             f"GET {path} HTTP/1.1\r\nHost: {address}\r\n{auth}Connection: close\r\n\r\n".encode()
         )
         data = bytearray()
-        while len(data) < 8 << 20:
+        while True:
             chunk = channel.recv(65536)
             if not chunk:
                 break
             data += chunk
+            if len(data) > max_bytes:
+                raise http.client.HTTPException(
+                    f"the answer to {path} is longer than {max_bytes >> 20} MB"
+                )
     finally:
         channel.close()
     response = http.client.HTTPResponse(_Bytes(bytes(data)))  # type: ignore[arg-type]

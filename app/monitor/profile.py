@@ -60,6 +60,8 @@ PROFILE_SCHEMA_VERSION = 1
 DEFAULT_BINS = 10
 DEFAULT_TOP_K = 20
 DEFAULT_SAMPLE_ROWS = 500
+QUANTILE_POINTS = 1000
+"""Numeric columns keep their values up to this many rows, else this many quantiles."""
 SAMPLE_SEED = 0
 """The sample is drawn with a fixed seed: the same data gives the same sample."""
 
@@ -148,10 +150,16 @@ def table_schema(frame: Any) -> dict[str, Any]:
 def runtime_profile(profile: Mapping[str, Any]) -> dict[str, Any]:
     """The profile to bake into an image: everything but the sample of reference rows.
 
-    The runtime needs only the bins and categories; the reference's rows stay on
-    the desktop rather than travelling to every host the image is shipped to.
+    The runtime needs only the bins and categories; the reference's rows (the sample,
+    each numeric column's values or quantiles) stay on the desktop rather than
+    travelling to every host the image is shipped to.
     """
-    return {k: v for k, v in profile.items() if k not in ("sample", "sampled_from")}
+    baked = {k: v for k, v in profile.items() if k not in ("sample", "sampled_from")}
+    baked["columns"] = {
+        name: {k: v for k, v in spec.items() if k != "quantiles"}
+        for name, spec in (profile.get("columns") or {}).items()
+    }
+    return baked
 
 
 # ---------------------------------------------------------------------- columns
@@ -319,11 +327,23 @@ def _numeric(values: Any, bins: int) -> dict[str, Any]:
         "dtype": str(values.dtype),
         "bin_edges": [float(e) for e in edges],
         "counts": [int(c) for c in counts],
+        "quantiles": _quantile_function(finite),
         # infinities are left out of the bins as drift compare does, so they count as missing
         "missing": missing,
         "missing_rate": _share(missing, len(values)),
         "stats": stats,
     }
+
+
+def _quantile_function(finite_sorted: Any) -> list[float]:
+    """The reference's values when it has at most QUANTILE_POINTS, else its quantiles at
+    levels (k + 0.5) / QUANTILE_POINTS: what live monitoring compares a window's sample
+    with (KS on the exact values; Wasserstein against the whole reference, not a sample
+    of it, whose own noise would be as large as the drift threshold)."""
+    if len(finite_sorted) <= QUANTILE_POINTS:
+        return [float(v) for v in finite_sorted]
+    levels = (np.arange(QUANTILE_POINTS) + 0.5) / QUANTILE_POINTS
+    return [float(v) for v in np.quantile(finite_sorted, levels)]
 
 
 def _categories(values: Any, kind: str, top_k: int) -> dict[str, Any]:

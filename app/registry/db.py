@@ -21,7 +21,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.errors import RegistryError
 
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 """The newest migration in ``migrations/versions``; a test keeps the two equal."""
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")

@@ -315,3 +315,41 @@ class Event(Base):
     model_name: Mapped[str | None] = mapped_column(String(200))
     version: Mapped[int | None] = mapped_column(Integer)
     details: Mapped[dict[str, Any] | None] = mapped_column()
+
+
+class MonitorWindow(Base):
+    """One monitoring window of a deployment, as pulled from its runtime (see app/monitor/live)."""
+
+    __tablename__ = "monitor_windows"
+    __table_args__ = (
+        UniqueConstraint("deployment_id", "seq"),
+        Index("ix_monitor_windows_host_service_started_at", "host", "service", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    host: Mapped[str] = mapped_column(String(200))
+    service: Mapped[str] = mapped_column(String(200))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[dt.datetime] = mapped_column()
+    seconds: Mapped[float] = mapped_column(Float)
+    requests: Mapped[int] = mapped_column(Integer)
+    rows: Mapped[int] = mapped_column(Integer)
+    errors: Mapped[int] = mapped_column(Integer)
+    data: Mapped[dict[str, Any] | None] = mapped_column()  # counts, sample: as the runtime sent
+    drift: Mapped[dict[str, Any] | None] = mapped_column()  # computed when stored
+    fetched_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class MonitorSettings(Base):
+    """A service's alert thresholds and whether it is alerting now."""
+
+    __tablename__ = "monitor_settings"
+    __table_args__ = (UniqueConstraint("host", "service"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    service: Mapped[str] = mapped_column(String(200))
+    thresholds: Mapped[dict[str, Any] | None] = mapped_column()
+    alert: Mapped[dict[str, Any] | None] = mapped_column()
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

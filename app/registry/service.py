@@ -55,6 +55,7 @@ from app.registry.models import (
     VersionFile,
     utcnow,
 )
+from app.registry.monitoring import MonitorRecords
 from app.registry.names import (
     MAX_NAME,
     VersionRef,
@@ -370,7 +371,7 @@ class RegistryVerifyReport:
 
 
 # ---------------------------------------------------------------------- the registry
-class Registry(DeploymentRecords):
+class Registry(DeploymentRecords, MonitorRecords):
     """Open with :meth:`open`; close with :meth:`close` (or use as a context manager)."""
 
     def __init__(self, engine: Engine, store: ArtifactStore) -> None:

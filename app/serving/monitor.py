@@ -102,6 +102,7 @@ class Windows:
             "features": features,
             "predictions": prediction,
             "sample": [],
+            "sample_predictions": [],
             "seen": 0,
             # the numeric features' bins and missing values, all in one flat array while
             # the window is open (see _NumericColumns); folded into "features" when written
@@ -149,7 +150,7 @@ class Windows:
             if predicted is not None:
                 _add(window["predictions"], predicted)
             if self.reservoir_size:
-                self._sample_locked(window, frame, rows)
+                self._sample_locked(window, frame, rows, predictions)
             if block is not None or said is not None:
                 self._pending.append((block, layout, said))
                 self._pending_rows += rows
@@ -181,21 +182,27 @@ class Windows:
                 together = parts[0] if len(parts) == 1 else np.concatenate(parts)
                 _add(window["predictions"], _bucket(spec, together))
 
-    def _sample_locked(self, window: dict[str, Any], frame: Any, rows: int) -> None:
-        """Reservoir sampling (algorithm R): a uniform sample of the window's rows; a row
-        is turned into a dict only when it enters the sample."""
+    def _sample_locked(
+        self, window: dict[str, Any], frame: Any, rows: int, predictions: Any
+    ) -> None:
+        """Reservoir sampling (algorithm R): a uniform sample of the window's rows, each with
+        what the model said about it (``sample_predictions``, same positions); a row is
+        turned into a dict only when it enters the sample."""
         size = self.reservoir_size
         sample = window["sample"]
+        said = window["sample_predictions"]
         seen = window["seen"]
         randrange = self._random.randrange
         for position in range(rows):
             seen += 1
             if len(sample) < size:
                 sample.append(_row(frame, position))
+                said.append(_prediction(predictions, position, rows))
             else:
                 slot = randrange(seen)
                 if slot < size:
                     sample[slot] = _row(frame, position)
+                    said[slot] = _prediction(predictions, position, rows)
         window["seen"] = seen
 
     def record_error(self) -> None:
@@ -247,14 +254,17 @@ class Windows:
                 path.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ reading
-    def closed_windows(self, since: int = -1) -> list[dict[str, Any]]:
-        """Closed windows with ``seq > since``, oldest first, merged across processes."""
+    def closed_windows(self, since: int = -1, limit: int | None = None) -> list[dict[str, Any]]:
+        """Closed windows with ``seq > since``, oldest first, merged across processes; at
+        most ``limit`` of them (the oldest), so a client catching up can page."""
         self.rotate()
         by_seq: dict[int, list[dict[str, Any]]] = {}
         for path in sorted(self.state_dir.glob("window-*.json")):
             seq = int(path.name.split("-")[1])
             if seq <= since or seq >= self._seq:
                 continue
+            if limit is not None and seq not in by_seq and len(by_seq) >= limit:
+                break
             try:
                 by_seq.setdefault(seq, []).append(json.loads(path.read_text(encoding="utf-8")))
             except (OSError, json.JSONDecodeError):
@@ -265,6 +275,7 @@ class Windows:
         merged = self._empty()
         merged.pop("numeric")
         sample: list[Any] = []
+        said: list[Any] = []
         sampled_from = 0
         for part in parts:
             for key in ("requests", "rows", "errors"):
@@ -274,16 +285,24 @@ class Windows:
                     _add(merged["features"][name], counted)
             if merged["predictions"] is not None and part.get("predictions"):
                 _add(merged["predictions"], part["predictions"])
-            sample.extend(part.get("sample") or [])
+            rows = part.get("sample") or []
+            sample.extend(rows)
+            predictions = part.get("sample_predictions")
+            said.extend(
+                predictions if predictions and len(predictions) == len(rows) else [None] * len(rows)
+            )
             sampled_from += part.get("sampled_from", 0)
         if len(sample) > self.reservoir_size:
-            sample = random.Random(seq).sample(sample, self.reservoir_size)  # noqa: S311
+            kept = sorted(random.Random(seq).sample(range(len(sample)), self.reservoir_size))  # noqa: S311
+            sample = [sample[i] for i in kept]
+            said = [said[i] for i in kept]
         merged.pop("seen")
         merged.update(
             seq=seq,
             start=seq * self.window_seconds,
             end=(seq + 1) * self.window_seconds,
             sample=sample,
+            sample_predictions=said,
             sampled_from=sampled_from,
         )
         return _as_lists(merged)
@@ -441,6 +460,22 @@ def _bucket_as_lists(bucket: dict[str, Any]) -> dict[str, Any]:
 
 def _row(frame: Any, position: int) -> dict[str, Any]:
     return {str(k): _jsonable(v) for k, v in zip(frame.columns, frame.iloc[position], strict=True)}
+
+
+def _prediction(predictions: Any, position: int, rows: int) -> Any:
+    """What the model said about row ``position`` of a batch of ``rows`` rows, as JSON
+    (a list for several outputs; None when the predictions do not line up with the rows)."""
+    try:
+        if len(predictions) != rows:
+            return None
+        said = predictions[position]
+    except (TypeError, IndexError, KeyError):
+        return None
+    if hasattr(said, "tolist"):
+        said = said.tolist()
+    if isinstance(said, list | tuple):
+        return [_jsonable(v) for v in said]
+    return _jsonable(said)
 
 
 def _bucket(spec: dict[str, Any], values: Any) -> dict[str, Any]:

@@ -294,7 +294,14 @@ class ModelServer:
             return JSONResponse(
                 {"error": f"'since' must be a whole number, got {raw!r}"}, status_code=400
             )
-        found = await run_in_threadpool(self.windows.closed_windows, since)
+        raw_limit = request.query_params.get("limit")
+        try:
+            limit = None if raw_limit is None else max(1, int(raw_limit))
+        except ValueError:
+            return JSONResponse(
+                {"error": f"'limit' must be a whole number, got {raw_limit!r}"}, status_code=400
+            )
+        found = await run_in_threadpool(self.windows.closed_windows, since, limit)
         return JSONResponse({**self.windows.describe(), "windows": found})
 
     async def openapi(self, _request: Request) -> Response:
@@ -511,7 +518,13 @@ def _openapi(folder: ModelFolder, *, token_required: bool = False) -> dict[str, 
                             "in": "query",
                             "required": False,
                             "schema": {"type": "integer"},
-                        }
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1},
+                        },
                     ],
                     "responses": answers(simple),
                 }
