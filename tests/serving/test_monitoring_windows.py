@@ -98,11 +98,16 @@ def test_windows_add_up_to_what_was_sent(
         prediction_counts
     )
     assert sum(w["predictions"]["other"] for w in windows) == other
+    said_about = {
+        tuple(row): label for row, label in zip(sent, predicted, strict=True)
+    }  # what the model said about each row sent (the rows are all different)
     for window in windows:
         assert len(window["sample"]) == min(50, window["rows"])
         assert window["sampled_from"] == window["rows"]
-        for row in window["sample"]:  # a window may hold only the failed request: no rows
-            assert set(row) == set(IRIS_COLUMNS)
+        assert len(window["sample_predictions"]) == len(window["sample"])
+        for row, said in zip(window["sample"], window["sample_predictions"], strict=True):
+            assert set(row) == set(IRIS_COLUMNS)  # (a window may hold only the failed request)
+            assert said == said_about[tuple(row[c] for c in IRIS_COLUMNS)]
 
 
 def test_since_returns_only_newer_windows(
@@ -118,6 +123,11 @@ def test_since_returns_only_newer_windows(
         newer = collect(client, 1.0)
         assert [w["seq"] for w in newer if w["seq"] > last_seq]
         assert client.get("/monitoring/windows", params={"since": "x"}).status_code == 400
+        assert client.get("/monitoring/windows", params={"limit": "x"}).status_code == 400
+        every = client.get("/monitoring/windows", params={"since": -1}).json()["windows"]
+        assert len(every) >= 2
+        oldest = client.get("/monitoring/windows", params={"since": -1, "limit": 1}).json()
+        assert [w["seq"] for w in oldest["windows"]] == [every[0]["seq"]]
 
 
 def test_fuzzing_the_openapi_document_finds_no_server_error(
