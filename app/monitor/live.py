@@ -441,6 +441,10 @@ def histogram(
     )
 
 
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
 def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
@@ -494,32 +498,32 @@ class PullResult:
         return f"{self.service}@{self.host}"
 
     def summary(self) -> str:
-        """One line for a person: what came in, how much drifts, any alert."""
-        parts = [f"{self.address} ({self.ref or 'nothing serving'}):"]
-        parts.append(f"{self.new_windows} new window{'s' if self.new_windows != 1 else ''}")
+        """A line for a person: what came in, how much drifts, any alert."""
+        new = self.new_windows
+        parts = [f"{self.address} ({self.ref or 'nothing serving'}): {new} new window{_s(new)}."]
         span = self.span
         if span is None:
-            parts.append("no windows stored yet")
-        elif span.get("drift_share") is None:
-            parts.append(
-                f"span of {span['windows']} windows: too few rows to judge ({span['rows']})"
-            )
+            parts.append("No windows stored yet (send it some traffic).")
         else:
-            drifted = span.get("drifted") or []
-            listed = (
-                f" ({', '.join(drifted[:6])}{', ...' if len(drifted) > 6 else ''})"
-                if drifted
-                else ""
-            )
+            count = span["windows"]
             parts.append(
-                f"span of {span['windows']} windows, {span['rows']} rows: "
-                f"{len(drifted)}/{span['judged']} features drift{listed}"
+                f"Last {count} window{_s(count)}: {span['rows']} rows, "
+                f"{span['requests']} requests, {span['errors']} failed;"
             )
-            if span.get("requests"):
-                parts.append(f"errors {span['errors']}/{span['requests']}")
+            drifted = span.get("drifted") or []
+            if span.get("reason"):
+                parts.append(span["reason"] + ".")
+            elif span.get("drift_share") is None:
+                parts.append(f"too few rows to judge drift (min_rows {self.thresholds.min_rows}).")
+            elif drifted:
+                parts.append(
+                    f"{len(drifted)} of {span['judged']} features drift: {', '.join(drifted)}."
+                )
+            else:
+                parts.append(f"no drift in {span['judged']} features.")
         for backend in self.backends:
             if backend.error:
-                parts.append(f"[{backend.ref}: {backend.error}]")
+                parts.append(f"({backend.ref}: {backend.error})")
         if self.alert:
             parts.append("ALERT: " + "; ".join(self.alert.get("reasons") or []))
         return " ".join(parts)
