@@ -4,7 +4,10 @@
 network), writes each model file and a reference dataset (the training
 features, as CSV) into a folder, then registers the files through
 :meth:`Registry.import_path`, so they go through the same recognition and
-safety scan as any model a user drags in:
+safety scan as any model a user drags in, and attaches each CSV as its
+version's reference data through :meth:`Registry.attach_reference` (as
+``modelbay reference`` does), so every demo version has a reference profile
+to monitor drift against:
 
 - ``iris-classifier``: a random forest saved with joblib; two versions (a
   shallow and a deep forest) with ``production`` -> 1 and ``staging`` -> 2;
@@ -14,14 +17,15 @@ safety scan as any model a user drags in:
 
 Each version is tagged with its task, dataset, test score (``accuracy`` or
 ``r2``: the registry has no metrics on import yet) and ``reference=<CSV file
-name>`` (until reference datasets can be attached to a version), plus
-``demo=true`` so ``modelbay list --tag demo=true`` finds them all.
+name>`` (the file its reference data came from), plus ``demo=true`` so
+``modelbay list --tag demo=true`` finds them all.
 
 The installed app (an installer's frozen build) carries no scikit-learn: when
 the installer is built, :func:`make_premade` trains the models once into a
 folder that the app ships as :data:`PREMADE_DIR`, and :func:`create_demo` copies
-those files instead of training. The files and what is registered are the
-same either way; a source or pip installation has no such folder and trains.
+those files (the reference CSVs too) instead of training. The files and what
+is registered are the same either way; a source or pip installation has no
+such folder and trains. Attaching a reference needs pandas only (the app has it).
 
 scikit-learn and pandas are imported inside the functions that train, never
 at module level: they take a second or more to load.
@@ -80,6 +84,12 @@ class _Trained:
     path: Path
     tags: Mapping[str, str]
     note: str
+
+    @property
+    def reference(self) -> Path | None:
+        """The CSV of training features written beside the model file, if it has one."""
+        name = self.tags.get("reference")
+        return self.path.with_name(name) if name else None
 
 
 @dataclass(frozen=True)
@@ -355,6 +365,9 @@ def create_demo(
         registry.set_description(model.name, model.description)
         for alias, index in model.aliases.items():
             registry.set_alias(model.name, alias, made[index].version)
+        for item, info in zip(trained, made, strict=True):
+            if item.reference is not None:
+                registry.attach_reference(info.ref, item.reference)
         result.extend(_versions(registry, model.name))
     progress(total, total, "done")
     return result

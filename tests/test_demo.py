@@ -128,6 +128,39 @@ def test_each_version_names_its_reference_csv_written_next_to_the_model(demo: De
     assert iris.read_text().splitlines()[0] == ",".join(IRIS_FEATURES)
 
 
+def test_each_version_has_its_reference_csv_attached_and_profiled(demo: Demo) -> None:
+    import hashlib
+
+    for info in demo.result:
+        reference = demo.registry.reference(info.ref)
+        assert reference is not None, info.ref
+        csv_file = demo.workdir / info.tags["reference"]
+        assert reference.sha256 == hashlib.sha256(csv_file.read_bytes()).hexdigest()
+        assert reference.dataset == f"{info.name}-reference"
+        assert reference.file_name == csv_file.name
+        with csv_file.open(newline="") as stream:
+            header, *rows = list(csv.reader(stream))
+        assert (reference.rows, reference.columns) == (len(rows), header)
+        assert reference.warnings == []  # every column is an input, none is empty
+        profile = demo.registry.reference_profile(info)
+        assert profile is not None
+        assert list(profile["columns"]) == header  # the model takes every column, in order
+        assert all(c["kind"] == "numeric" for c in profile["columns"].values()), info.ref
+        assert all(len(c["bin_edges"]) > 1 for c in profile["columns"].values()), info.ref
+        assert [e.action for e in demo.registry.history(info.name)].count(
+            "reference.attached"
+        ) == len([v for v in demo.result if v.name == info.name])
+    # the two iris versions share the same training data: one dataset version, stored once
+    iris = [demo.registry.reference(f"iris-classifier:{n}") for n in (1, 2)]
+    assert iris[0] == iris[1]
+    assert iris[0] is not None
+    assert iris[0].ref == "iris-classifier-reference:1"
+    diabetes = demo.registry.reference_profile("diabetes-regressor:1")
+    assert diabetes is not None
+    age = diabetes["columns"]["age"]["stats"]  # unscaled: real ages, as the CSV holds them
+    assert 18 <= age["min"] < age["mean"] < age["max"] <= 80
+
+
 def test_progress_names_each_model_and_ends_at_the_total(demo: Demo) -> None:
     total = len(MODEL_NAMES)
     training = [(d, m) for d, _, m in demo.progress if m.startswith("training ")]

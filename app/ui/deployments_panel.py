@@ -427,6 +427,7 @@ class DeploymentsPanel(QWidget):
     sig_error = Signal(str, str)
     sig_status = Signal(str)
     sig_polled = Signal()  # a read of the hosts finished (rows or an error shown)
+    sig_monitor_requested = Signal(str)  # SERVICE@HOST to show in the Monitoring panel
 
     def __init__(
         self,
@@ -512,13 +513,21 @@ class DeploymentsPanel(QWidget):
         self.rollback_button = QPushButton("Roll back…", self)
         self.rollback_button.setToolTip("Return the service to the version that served before")
         self.rollback_button.clicked.connect(self.rollback_selected)
+        self.monitor_button = QPushButton(icon("monitoring"), "Monitor", self)
+        self.monitor_button.setToolTip("Drift, predictions and traffic of the service, live")
+        self.monitor_button.clicked.connect(self.monitor_selected)
         self.stop_button = QPushButton("Stop…", self)
         self.stop_button.setToolTip("Stop the service and remove its containers")
         self.stop_button.clicked.connect(self.stop_selected)
         self.refresh_button = QPushButton("Refresh", self)
         self.refresh_button.setToolTip(f"Ask the hosts now (also every {POLL_SECONDS} s)")
         self.refresh_button.clicked.connect(lambda _checked=False: self.refresh())
-        for button in (self.open_button, self.logs_button, self.rollback_button):
+        for button in (
+            self.open_button,
+            self.logs_button,
+            self.monitor_button,
+            self.rollback_button,
+        ):
             bar.addWidget(button)
         bar.addStretch(1)
         bar.addWidget(self.stop_button)
@@ -526,6 +535,7 @@ class DeploymentsPanel(QWidget):
         return bar
 
     def _build_services(self) -> QWidget:
+        self.alerts: dict[str, str] = {}  # SERVICE@HOST -> why it alerts (Monitoring panel)
         page = QWidget(self)
         layout = QVBoxLayout(page)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -688,6 +698,9 @@ class DeploymentsPanel(QWidget):
         items[0].setIcon(dot(state_colour(status.state)))
         for item in (*items[:3], items[8]):
             item.setToolTip(detail or words)
+        if status.address in self.alerts:  # the Monitoring panel's thresholds are crossed
+            items[0].setIcon(icon("warning"))
+            items[0].setToolTip(f"alerting: {self.alerts[status.address]}")
         for item in items[5:8]:
             item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             item.setToolTip(
@@ -711,7 +724,13 @@ class DeploymentsPanel(QWidget):
 
     def _selection_changed(self) -> None:
         status = self.selected()
-        for button in (self.open_button, self.logs_button, self.rollback_button, self.stop_button):
+        for button in (
+            self.open_button,
+            self.logs_button,
+            self.monitor_button,
+            self.rollback_button,
+            self.stop_button,
+        ):
             button.setEnabled(status is not None)
         self._show_endpoint()
         address = status.address if status else None
@@ -726,6 +745,26 @@ class DeploymentsPanel(QWidget):
         if url is not None:
             self.endpoint_label.setText(f"{address} is at")
             self.endpoint.setText(url)
+
+    # ------------------------------------------------------------------ monitoring
+    def monitor_selected(self) -> None:
+        address = self.selected_address()
+        if address is not None:
+            self.sig_monitor_requested.emit(address)
+
+    def set_alerts(self, alerts: dict[str, str]) -> None:
+        """Mark the services that alert (a warning sign, why in the tooltip)."""
+        self.alerts = dict(alerts)
+        for row, status in enumerate(self.statuses):
+            item = self.table.item(row, 0)
+            if item is None or status.service == "-":
+                continue
+            if status.address in self.alerts:
+                item.setIcon(icon("warning"))
+                item.setToolTip(f"alerting: {self.alerts[status.address]}")
+            else:
+                item.setIcon(dot(state_colour(status.state)))
+                item.setToolTip(status.detail or STATE_WORDS.get(status.state, status.state))
 
     # ------------------------------------------------------------------ history
     def load_history(self) -> Job | None:

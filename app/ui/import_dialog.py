@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from app.errors import InvalidInputError
 from app.registry.names import check_name, derive_name, parse_tag
+from app.ui.reference_view import is_table_file
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,11 @@ def usability_problem(path: Path) -> str | None:
         return None if has_files else "the folder is empty: there is no model file in it"
     if not path.is_file():
         return "it is not a regular file or folder"
+    if is_table_file(path):
+        return (
+            "a table of data, not a model: to attach it as a version's reference data, "
+            "drop it alone onto that version"
+        )
     if path.stat().st_size == 0:
         return "the file is empty (0 bytes)"
     if not os.access(path, os.R_OK):

@@ -3,6 +3,8 @@
 It owns the two job queues (reads in parallel, imports one at a time), opens
 the registry in the background, accepts dropped files anywhere, and keeps its
 geometry, splitter, last panel and theme in a settings file in the data home.
+Dropped model files open the import dialog; a dropped table (CSV, Parquet) is
+offered as reference data of the version the Models panel shows.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QSplitter,
     QStackedWidget,
+    QSystemTrayIcon,
 )
 
 from app.config import Config
@@ -44,7 +47,9 @@ from app.ui.hosts_panel import HostsPanel
 from app.ui.import_dialog import ImportDialog, ImportRequest
 from app.ui.jobs import Job, JobQueue
 from app.ui.jobs_panel import JobsPanel
-from app.ui.models_panel import EmptyState, ModelsPanel
+from app.ui.models_panel import ModelsPanel
+from app.ui.monitoring_panel import MonitoringPanel
+from app.ui.reference_view import table_files
 from app.ui.theme import THEMES, apply_theme, icon
 
 if TYPE_CHECKING:
@@ -77,13 +82,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.resize(1200, 760)
 
-        self.models_panel = ModelsPanel(self.reader, self)
-        self.models_panel.sig_status.connect(self._show_counts)
-        self.models_panel.sig_error.connect(self.show_error)
-        self.models_panel.sig_import_requested.connect(self.choose_files_to_import)
-        self.models_panel.detail.sig_build_requested.connect(self.open_build_dialog)
-        self.models_panel.detail.sig_ship_requested.connect(self.choose_host_to_ship)
-        self.models_panel.detail.sig_deploy_requested.connect(self.open_deploy_dialog)
+        self.models_panel = self._models_panel()
         self.sidebar = QListWidget(self)
         self.sidebar.setIconSize(QSize(20, 20))
         self.sidebar.setMinimumWidth(140)
@@ -117,8 +116,21 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.location, 1)
         self.statusBar().addPermanentWidget(self.counts)
         self._build_menus()
+        self.tray = self._tray_icon()
         self._restore_settings()
         self._open_registry()
+
+    def _models_panel(self) -> ModelsPanel:
+        panel = ModelsPanel(self.reader, self)
+        panel.sig_status.connect(self._show_counts)
+        panel.sig_error.connect(self.show_error)
+        panel.sig_import_requested.connect(self.choose_files_to_import)
+        panel.sig_reference_dropped.connect(lambda info, path: self.offer_reference([path], info))
+        panel.detail.sig_build_requested.connect(self.open_build_dialog)
+        panel.detail.sig_ship_requested.connect(self.choose_host_to_ship)
+        panel.detail.sig_deploy_requested.connect(self.open_deploy_dialog)
+        panel.detail.sig_status.connect(lambda text: self.statusBar().showMessage(text, 15000))
+        return panel
 
     def _add_pages(self) -> None:
         self.hosts_panel = HostsPanel(self.reader, self.network, self)
@@ -135,22 +147,25 @@ class MainWindow(QMainWindow):
         self.deployments_panel.sig_status.connect(
             lambda text: self.statusBar().showMessage(text, 15000)
         )
-        later = {
-            "monitoring": (
-                "No monitoring yet",
-                "Live drift plots of deployed models against "
-                "their reference data will appear here once a model is deployed.",
-            ),
+        self.monitoring_panel = MonitoringPanel(
+            self.reader, self.network, prompt=self.hosts_panel.prompt, parent=self
+        )
+        self.monitoring_panel.sig_error.connect(self.show_error)
+        self.monitoring_panel.sig_status.connect(
+            lambda text: self.statusBar().showMessage(text, 15000)
+        )
+        self.monitoring_panel.sig_notify.connect(self.notify)
+        self.monitoring_panel.sig_alerts.connect(self.deployments_panel.set_alerts)
+        self.deployments_panel.sig_monitor_requested.connect(self.show_monitoring)
+        pages = {
+            "hosts": self.hosts_panel,
+            "deployments": self.deployments_panel,
+            "monitoring": self.monitoring_panel,
         }
         for label, key in PANELS:
             QListWidgetItem(icon(key), label, self.sidebar)
-            if key == "hosts":
-                self.pages.addWidget(self.hosts_panel)
-            elif key == "deployments":
-                self.pages.addWidget(self.deployments_panel)
-            elif key in later:
-                title, text = later[key]
-                self.pages.addWidget(EmptyState(key, title, text, self))
+            if key in pages:
+                self.pages.addWidget(pages[key])
 
     # ------------------------------------------------------------------ menus
     def _build_menus(self) -> None:
@@ -182,6 +197,7 @@ class MainWindow(QMainWindow):
         detail = self.models_panel.detail
         self._action(model, "Set &Alias…", detail.set_alias_dialog, QKeySequence("Ctrl+L"), "alias")
         self._action(model, "Add &Tag…", detail.add_tag_dialog, QKeySequence("Ctrl+T"), "tag")
+        self._action(model, "Attach &Reference Data…", detail.choose_reference_file, None, "import")
         self._action(model, "Review and A&pprove…", detail.approve_current, None, "quarantine")
         self._action(
             model,
@@ -205,6 +221,7 @@ class MainWindow(QMainWindow):
 
         view = bar.addMenu("&View")
         view.addAction(self.jobs_dock.toggleViewAction())
+        self._action(view, "&Monitoring", self.show_monitoring, None, "monitoring")
         theme_menu = view.addMenu("&Theme")
         self.theme_group = QActionGroup(self)
         for theme in THEMES:
@@ -252,6 +269,7 @@ class MainWindow(QMainWindow):
         self.models_panel.set_registry(registry)
         self.hosts_panel.set_registry(registry)
         self.deployments_panel.set_registry(registry)
+        self.monitoring_panel.set_registry(registry)
 
     def _registry_failed(self, message: str, hint: str) -> None:
         self.models_panel.loading.text.setText(f"{message}<br>{hint}")
@@ -462,7 +480,15 @@ class MainWindow(QMainWindow):
         urls = event.mimeData().urls()
         if urls and all(url.isLocalFile() for url in urls):
             event.acceptProposedAction()
-            self.statusBar().showMessage(f"Drop to import {len(urls)} item(s)", 3000)
+            paths = [Path(url.toLocalFile()) for url in urls]
+            shown = self.models_panel.detail.current
+            if len(table_files(paths)) < len(paths):
+                text = f"Drop to import {len(urls)} item(s)"
+            elif shown is not None:
+                text = f"Drop to attach reference data to {shown.ref}"
+            else:
+                text = "Select a model version first to attach reference data to it"
+            self.statusBar().showMessage(text, 3000)
         else:
             event.ignore()
 
@@ -472,7 +498,99 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         event.acceptProposedAction()
-        self.open_import_dialog(paths)
+        if len(table_files(paths)) == len(paths):
+            self.offer_reference(paths)
+        else:  # tables among model files are listed in the dialog as skipped, with why
+            self.open_import_dialog(paths)
+
+    def offer_reference(
+        self, tables: list[Path], target: VersionInfo | None = None
+    ) -> QMessageBox | None:
+        """Ask whether to attach a dropped table to ``target`` (default: the version shown)."""
+        detail = self.models_panel.detail
+        target = target or detail.current
+        if self.registry is None:
+            self.show_error("the registry is not open yet", "wait a moment and drop again")
+            return None
+        if len(tables) != 1:
+            return self.show_error(
+                f"{len(tables)} tables were dropped, and a version has one reference table",
+                "drop one table at a time onto the version it belongs to",
+            )
+        path = tables[0]
+        if target is None:
+            return self.show_error(
+                f"a table of data ({path.name}) is not a model: it can be a version's "
+                "reference data, and no model version is selected",
+                "select a model in Models, then drop the table onto it again",
+                title="Attach reference data",
+            )
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Attach reference data",
+            f"Attach {path.name} as the reference data of {target.ref}?",
+            QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        attach = box.addButton("Attach", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(attach)
+        shown = detail.current
+        replaces = detail.reference if shown is not None and shown.ref == target.ref else None
+        box.setInformativeText(
+            "Its columns are checked against the version's inputs and profiled (bins, "
+            "categories); live inputs are compared with that profile."
+            + (f" It replaces {replaces.ref}, which stays in the registry." if replaces else "")
+        )
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def decided(_result: int) -> None:
+            if box.clickedButton() is attach:
+                self.sidebar.setCurrentRow(0)
+                detail.attach_reference(path, target.ref)
+
+        box.finished.connect(decided)
+        box.open()
+        return box
+
+    # ------------------------------------------------------------------ monitoring
+    def show_monitoring(self, address: str | None = None) -> None:
+        """The Monitoring panel, showing ``address`` (SERVICE@HOST) when given."""
+        self.sidebar.setCurrentRow([key for _, key in PANELS].index("monitoring"))
+        if address:
+            self.monitoring_panel.show_service(address)
+
+    def _tray_icon(self) -> QSystemTrayIcon | None:
+        """An icon in the system tray for alerts, where the desktop has a tray."""
+        if not QSystemTrayIcon.isSystemTrayAvailable():
+            return None
+        tray = QSystemTrayIcon(icon("modelbay"), self)
+        tray.setToolTip("Modelbay")
+        menu = QMenu(self)
+        menu.addAction("Show Modelbay", self._raise)
+        menu.addAction("Monitoring", self._raise_monitoring)
+        menu.addSeparator()
+        menu.addAction("Quit", self.close)
+        tray.setContextMenu(menu)
+        tray.messageClicked.connect(self._raise_monitoring)
+        tray.show()
+        return tray
+
+    def _raise(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    def _raise_monitoring(self) -> None:
+        self._raise()
+        self.show_monitoring()
+
+    def notify(self, title: str, text: str) -> None:
+        """An alert began or ended: a desktop notification (tray), else the status bar (the
+        Monitoring panel shows its banner either way)."""
+        log.info("alert: %s %s", title, text)
+        if self.tray is not None and QSystemTrayIcon.supportsMessages():
+            self.tray.showMessage(title, text, QSystemTrayIcon.MessageIcon.Warning, 15_000)
+        self.statusBar().showMessage(f"{title}: {text}" if text else title, 60_000)
 
     # ------------------------------------------------------------------ help
     def create_demo_models(self) -> None:
@@ -568,6 +686,9 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_settings()
         self.deployments_panel.shutdown()
+        self.monitoring_panel.shutdown()
+        if self.tray is not None:
+            self.tray.hide()
         self.builds.shutdown()
         self.network.shutdown()
         self.imports.shutdown()

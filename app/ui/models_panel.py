@@ -1,10 +1,17 @@
-"""The Models panel: search, the registry table, and the detail of the selected model."""
+"""The Models panel: search, the registry table, and the detail of the selected model.
+
+A CSV or Parquet file dropped onto a row of the table is offered as reference
+data of that model's version (``sig_reference_dropped``; the main window asks
+first); one dropped onto the detail goes to the version it shows.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -20,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.models_table import SUMMARY_ROLE, ModelsTableModel
+from app.ui.reference_view import is_table_file
 from app.ui.theme import icon
 from app.ui.version_detail import VersionDetail
 
@@ -55,6 +63,7 @@ class ModelsPanel(QWidget):
     sig_status = Signal(str)
     sig_error = Signal(str, str)
     sig_import_requested = Signal()
+    sig_reference_dropped = Signal(object, object)  # VersionInfo, Path of a table file
 
     def __init__(self, reader: JobQueue, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -133,7 +142,38 @@ class ModelsPanel(QWidget):
         table.customContextMenuRequested.connect(self._context_menu)
         table.setAccessibleName("Models")
         table.selectionModel().currentRowChanged.connect(self._row_changed)
+        table.viewport().setAcceptDrops(True)
+        table.viewport().installEventFilter(self)
         return table
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        kinds = (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop)
+        if watched is self.table.viewport() and event.type() in kinds:
+            assert isinstance(event, QDropEvent)  # enter and move events derive from it
+            self._table_drag(event)
+            return True
+        return super().eventFilter(watched, event)
+
+    def _table_drag(self, event: QDropEvent) -> None:
+        """Take one table file dropped on a row; anything else goes on to the main window."""
+        urls = event.mimeData().urls()
+        path = Path(urls[0].toLocalFile()) if len(urls) == 1 and urls[0].isLocalFile() else None
+        if path is None or not is_table_file(path):
+            event.ignore()  # model files: the main window imports them
+            return
+        index = self.table.indexAt(event.position().toPoint())
+        summary = self.model.data(index, SUMMARY_ROLE) if index.isValid() else None
+        if summary is None:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        if event.type() != QEvent.Type.Drop:
+            return
+        self.table.selectRow(index.row())
+        shown = self.detail.current
+        # the version the detail shows when it is this model's, else the latest
+        target = shown if shown is not None and shown.name == summary.name else summary.latest
+        self.sig_reference_dropped.emit(target, path)
 
     def set_registry(self, registry: Registry | None) -> None:
         self.registry = registry
@@ -196,6 +236,7 @@ class ModelsPanel(QWidget):
         menu.addAction(icon("copy"), "Copy Content Hash", self.detail.copy_hash)
         menu.addAction(icon("alias"), "Set Alias…", self.detail.set_alias_dialog)
         menu.addAction(icon("tag"), "Add Tag…", self.detail.add_tag_dialog)
+        menu.addAction(icon("import"), "Attach Reference Data…", self.detail.choose_reference_file)
         approve = menu.addAction(
             icon("quarantine"), "Review and Approve…", self.detail.approve_current
         )

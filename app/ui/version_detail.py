@@ -1,20 +1,33 @@
 """The detail of one model: its versions, metadata, signature, files, tags, aliases, safety,
-history, and a side-by-side comparison of two versions.
+reference data, history, and a side-by-side comparison of two versions.
 
 Every read and write goes through a :class:`~app.ui.jobs.JobQueue`; the widgets
 only show what comes back. Changes (tags, aliases, approval, archive) are
 confirmed first and reported through ``sig_changed`` so the table refreshes.
+A CSV or Parquet file dropped onto the detail (or chosen with "Attach reference
+data…") becomes the shown version's reference data: read and profiled in the
+background by :meth:`Registry.attach_reference`, as ``modelbay reference`` does.
 """
 
 from __future__ import annotations
 
 import json
+from html import escape
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont, QGuiApplication
+from PySide6.QtGui import (
+    QDragEnterEvent,
+    QDragLeaveEvent,
+    QDropEvent,
+    QFont,
+    QGuiApplication,
+    QPalette,
+)
 from PySide6.QtWidgets import (
     QComboBox,
+    QFileDialog,
     QFormLayout,
     QFrame,
     QHBoxLayout,
@@ -31,11 +44,18 @@ from PySide6.QtWidgets import (
 )
 
 from app.cli.output import human_size, human_time
+from app.progress import CancelToken, ProgressCallback
+from app.ui.reference_view import TABLE_FILTER, ReferenceView, is_table_file, summary_line
 from app.ui.theme import icon
 
 if TYPE_CHECKING:
-    from app.registry import BuildInfo, EventInfo, Registry, VersionInfo
-    from app.ui.jobs import JobQueue
+    from app.registry import BuildInfo, DatasetVersionInfo, EventInfo, Registry, VersionInfo
+    from app.ui.jobs import Job, JobQueue
+
+# What a version's read brings back: versions (newest first), history, builds, references.
+_ModelRead = tuple[
+    list["VersionInfo"], list["EventInfo"], list["BuildInfo"], dict[int, "DatasetVersionInfo"]
+]
 
 COMMON_ALIASES = ("production", "staging", "candidate")
 DEPLOY_TIP = "Run this version as a service on one of your hosts (Ctrl+D)"
@@ -66,6 +86,7 @@ def _fill(table: QTableWidget, rows: list[list[str]]) -> None:
 class VersionDetail(QWidget):
     sig_changed = Signal(str)  # model name: something about it changed
     sig_error = Signal(str, str)  # message, hint
+    sig_status = Signal(str)  # a short outcome for the status bar
     sig_build_requested = Signal(object)  # VersionInfo
     sig_ship_requested = Signal(object)  # VersionInfo
     sig_deploy_requested = Signal(object)  # VersionInfo
@@ -77,9 +98,12 @@ class VersionDetail(QWidget):
         self._versions: list[VersionInfo] = []
         self._history: list[EventInfo] = []
         self._builds: list[BuildInfo] = []
+        self._references: dict[int, DatasetVersionInfo] = {}  # by dataset version id
         self._current: VersionInfo | None = None
         self._pending_model: str | None = None
+        self._attaching: tuple[str, str] | None = None  # (version ref, file name) being attached
         self._build()
+        self.setAcceptDrops(True)
         self.show_nothing()
 
     # ------------------------------------------------------------------ building
@@ -115,12 +139,22 @@ class VersionDetail(QWidget):
         self.files_table = _table(["Path", "Size", "SHA-256"], self)
         self.tabs.addTab(self.files_table, "Files")
         self.tabs.addTab(self._build_safety(), "Safety")
+        self.reference_view = ReferenceView(self)
+        self.reference_view.attach_button.clicked.connect(self.choose_reference_file)
+        self.tabs.addTab(self.reference_view, "Reference")
         self.history_table = _table(["When", "Who", "What", "Version", "Details"], self)
         self.tabs.addTab(self.history_table, "History")
         self.builds_table = _table(["Status", "Image", "Size", "Took", "When", "Outcome"], self)
         self.tabs.addTab(self.builds_table, "Images")
         self.tabs.addTab(self._build_compare(), "Compare")
         layout.addWidget(self.tabs, 1)
+
+        # Shown over the whole view while a table is dragged over it: where it will go.
+        self.drop_hint = QLabel(self)
+        self.drop_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.drop_hint.setObjectName("referenceDropHint")
+        self.drop_hint.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.drop_hint.hide()
 
     def _build_header(self) -> QHBoxLayout:
         header = QHBoxLayout()
@@ -179,6 +213,19 @@ class VersionDetail(QWidget):
         alias_row.addWidget(self.aliases_label, 1)
         alias_row.addWidget(self.alias_button)
         form.addRow("Aliases:", alias_row)
+        reference_row = QHBoxLayout()
+        self.reference_label = QLabel(page)
+        self.reference_label.setWordWrap(True)
+        self.reference_button = QPushButton(icon("import"), "Attach…", page)
+        self.reference_button.setAccessibleName("Attach reference data")
+        self.reference_button.setToolTip(
+            "Attach reference data: a CSV or Parquet file of the data this version was "
+            "trained on (or drop one onto this view)"
+        )
+        self.reference_button.clicked.connect(self.choose_reference_file)
+        reference_row.addWidget(self.reference_label, 1)
+        reference_row.addWidget(self.reference_button)
+        form.addRow("Reference:", reference_row)
         self.tags_table = _table(["Tag", "Value"], page)
         self.tags_table.setMaximumHeight(140)
         tag_buttons = QHBoxLayout()
@@ -230,6 +277,7 @@ class VersionDetail(QWidget):
 
     def show_nothing(self) -> None:
         self._versions, self._history, self._builds, self._current = [], [], [], None
+        self._references = {}
         self.title.setText("No model selected")
         self.description.setText("Select a model in the list to see its versions.")
         self.version_box.blockSignals(True)
@@ -245,31 +293,41 @@ class VersionDetail(QWidget):
     def current(self) -> VersionInfo | None:
         return self._current
 
+    @property
+    def reference(self) -> DatasetVersionInfo | None:
+        """The reference data of the version shown, as last read."""
+        info = self._current
+        return (
+            None
+            if info is None or info.reference_id is None
+            else self._references.get(info.reference_id)
+        )
+
     def show_model(self, name: str, *, version: int | None = None) -> None:
         registry = self._registry
         if registry is None:
             return
         self._pending_model = name
 
-        def read(
-            _p: object, _c: object
-        ) -> tuple[list[VersionInfo], list[EventInfo], list[BuildInfo]]:
+        def read(_p: object, _c: object) -> _ModelRead:
             versions = [registry.get(f"{v.name}:{v.version}") for v in registry.versions_of(name)]
-            return versions, registry.history(name), registry.builds(model=name, limit=500)
+            references = {}
+            for v in versions:  # versions of a model often share one reference: read it once
+                if v.reference_id is not None and v.reference_id not in references:
+                    found = registry.reference(v)
+                    if found is not None:
+                        references[found.id] = found
+            history, builds = registry.history(name), registry.builds(model=name, limit=500)
+            return versions, history, builds, references
 
         job = self._reader.submit(f"reading {name}", read, listed=False)
         job.sig_finished.connect(lambda result: self._model_arrived(name, version, result))
         job.sig_failed.connect(self.sig_error.emit)
 
-    def _model_arrived(
-        self,
-        name: str,
-        version: int | None,
-        result: tuple[list[VersionInfo], list[EventInfo], list[BuildInfo]],
-    ) -> None:
+    def _model_arrived(self, name: str, version: int | None, result: _ModelRead) -> None:
         if name != self._pending_model:
             return  # the user selected another model meanwhile
-        self._versions, self._history, self._builds = result
+        self._versions, self._history, self._builds, self._references = result
         if not self._versions:
             self.show_nothing()
             return
@@ -334,6 +392,7 @@ class VersionDetail(QWidget):
         _fill(self.signature_table, _signature_rows(info.signature))
         self._show_safety(info)
         self._show_builds(info)
+        self._show_reference(info)
 
     def _show_builds(self, info: VersionInfo) -> None:
         from app.serving.model import SERVABLE as SERVABLE_FORMATS
@@ -597,6 +656,141 @@ class VersionDetail(QWidget):
 
         box.finished.connect(decided)
         box.open()
+
+    # ------------------------------------------------------------------ reference data
+    def _show_reference(self, info: VersionInfo) -> None:
+        if self._attaching is not None and self._attaching[0] == info.ref:
+            busy = f"Reading and profiling {self._attaching[1]}…"
+            self.reference_label.setText(busy)
+            self.reference_button.setEnabled(False)
+            self.reference_view.show_busy(busy)
+            return
+        reference = None if info.reference_id is None else self._references.get(info.reference_id)
+        self.reference_label.setText(summary_line(reference))
+        self.reference_label.setToolTip(
+            "\n".join(reference.warnings) if reference is not None else ""
+        )
+        self.reference_button.setEnabled(self._attaching is None)
+        self.reference_view.show_reference(reference)
+        self.reference_view.attach_button.setEnabled(self._attaching is None)
+        index = self.tabs.indexOf(self.reference_view)
+        self.tabs.setTabText(index, "Reference" if reference is None else "Reference ✓")
+
+    def choose_reference_file(self) -> QFileDialog | None:
+        info = self._current
+        if info is None or self._registry is None:
+            return None
+        dialog = QFileDialog(self, f"Attach reference data to {info.ref}")
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.setNameFilter(TABLE_FILTER)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(lambda file: self.attach_reference(Path(file), info.ref))
+        dialog.open()
+        return dialog
+
+    def attach_reference(self, path: Path, ref: str | None = None) -> Job | None:
+        """Attach the table at ``path`` to ``ref`` (default: the version shown), in the
+        background; the outcome comes as ``sig_status`` and a refresh, or ``sig_error``."""
+        registry = self._registry
+        target = ref or (self._current.ref if self._current is not None else None)
+        if registry is None or target is None:
+            return None
+        if self._attaching is not None:
+            self.sig_error.emit(
+                f"still attaching {self._attaching[1]} to {self._attaching[0]}",
+                "wait until it is done, then attach the next table",
+            )
+            return None
+        self._attaching = (target, path.name)
+        if self._current is not None:
+            self._show_reference(self._current)
+        if self._current is not None and self._current.ref == target:
+            self.tabs.setCurrentWidget(self.reference_view)
+
+        def work(progress: ProgressCallback, cancel: CancelToken) -> VersionInfo:
+            info, _reference = registry.attach_reference(
+                target, path, progress=progress, cancel=cancel
+            )
+            return info
+
+        job = self._reader.submit(f"attaching {path.name} to {target}", work, listed=False)
+        job.sig_progress.connect(lambda: self._attach_progress(target, job.message))
+        job.sig_finished.connect(lambda info: self._reference_attached(info, path))
+        job.sig_failed.connect(lambda message, hint: self._reference_failed(path, message, hint))
+        return job
+
+    def _attach_progress(self, target: str, message: str) -> None:
+        """Say which step (reading, profiling, storing) the attaching is at."""
+        if self._current is not None and self._current.ref == target and self._attaching:
+            text = message[:1].upper() + message[1:] + "…"
+            self.reference_label.setText(text)
+            self.reference_view.show_busy(text)
+
+    def _reference_attached(self, info: VersionInfo, path: Path) -> None:
+        self._attaching = None
+        self.sig_status.emit(f"Attached {path.name} to {info.ref} as its reference data")
+        # The models table shows nothing of references: only this view reads again.
+        if self._pending_model == info.name:
+            self.show_model(info.name, version=info.version)
+        elif self._current is not None:
+            self._show_reference(self._current)
+
+    def _reference_failed(self, path: Path, message: str, hint: str) -> None:
+        target = self._attaching[0] if self._attaching else "the version"
+        self._attaching = None
+        if self._current is not None:
+            self._show_reference(self._current)
+        # Nothing was stored: attach_reference reads and profiles the table before it writes.
+        # The user just dropped or chose this file: its name says which one.
+        message = message.replace(str(path), path.name)
+        self.sig_error.emit(
+            f"could not attach {path.name} to {target} as reference data: {message}",
+            f"{hint}; nothing was changed" if hint else "nothing was changed",
+        )
+
+    def _dropped_table(self, urls: list[Any]) -> Path | None:
+        """The one local table file of a drag, when this view can take it."""
+        if self._current is None or self._registry is None or len(urls) != 1:
+            return None
+        url = urls[0]
+        if not url.isLocalFile():
+            return None
+        path = Path(url.toLocalFile())
+        return path if is_table_file(path) else None
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        path = self._dropped_table(event.mimeData().urls())
+        if path is None or self._current is None:
+            # Anything else (model files, several tables) goes on to the main window's drop.
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.drop_hint.setText(
+            f"Drop to attach {escape(path.name)}<br>"
+            f"as the reference data of <b>{escape(self._current.ref)}</b>"
+        )
+        veil = self.palette().color(QPalette.ColorRole.Window)  # light or dark theme alike
+        self.drop_hint.setStyleSheet(
+            f"#referenceDropHint {{ background: rgba({veil.red()}, {veil.green()}, "
+            f"{veil.blue()}, 235); font-size: 14pt; border: 2px dashed "
+            f"{self.palette().color(QPalette.ColorRole.Highlight).name()}; border-radius: 8px; }}"
+        )
+        self.drop_hint.setGeometry(self.rect().adjusted(8, 8, -8, -8))
+        self.drop_hint.raise_()
+        self.drop_hint.show()
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
+        self.drop_hint.hide()
+        super().dragLeaveEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        self.drop_hint.hide()
+        path = self._dropped_table(event.mimeData().urls())
+        if path is None:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.attach_reference(path)
 
 
 def _signature_rows(signature: dict[str, Any] | None) -> list[list[str]]:

@@ -28,6 +28,7 @@ BENCHMARKS = (
     "image_build",
     "ship",
     "drift_compare",
+    "monitoring_dashboard",
 )
 
 

@@ -80,6 +80,11 @@ def test_the_demo_copies_premade_files_without_scikit_learn(
         assert (info.status, (info.safety or {}).get("verdict")) == ("ready", "safe")
         assert (workdir / info.tags["reference"]).is_file()
         assert registry.get(info.name).description.startswith("Demo: ")
+        reference = registry.reference(info)  # profiled with pandas alone
+        assert reference is not None, info.ref
+        assert reference.sha256 == sha256(premade / info.tags["reference"])
+        assert reference.profile is not None
+        assert list(reference.profile["columns"]) == reference.columns
     again = create_demo(registry, workdir, premade=premade)
     assert again.skipped == dict.fromkeys(MODEL_NAMES, ALREADY_THERE)
 
@@ -87,7 +92,8 @@ def test_the_demo_copies_premade_files_without_scikit_learn(
 def test_premade_and_trained_demos_register_the_same_versions(
     premade: Path, tmp_path: Path
 ) -> None:
-    """Whether the app trains or copies, a user gets the same files, tags and notes."""
+    """Whether the app trains or copies, a user gets the same files, tags, notes and
+    reference profiles."""
     registered = []
     for how in ("trained", "copied"):
         registry = Registry.open(Config.at(tmp_path / how))
@@ -97,9 +103,13 @@ def test_premade_and_trained_demos_register_the_same_versions(
             registered.append(
                 [(v.ref, v.sha256, v.format, v.tags, v.note, v.aliases) for v in result]
             )
+            references = [registry.reference(v) for v in result]
+            registered.append([(r.ref, r.sha256, r.profile) for r in references if r is not None])
         finally:
             registry.close()
-    assert registered[0] == registered[1]
+    assert registered[0] == registered[2]
+    assert registered[1] == registered[3]
+    assert len(registered[1]) == len(registered[0])  # every version has its reference
 
 
 def test_a_model_the_build_could_not_make_is_skipped_with_the_reason(

@@ -77,15 +77,18 @@ def window(qtbot: QtBot, config: Config) -> Iterator[object]:
     win.close()
 
 
-def drop_files(qtbot: QtBot, target: object, paths: list[Path]) -> tuple[bool, bool]:
-    """Drag and drop real file URLs on a widget; return (enter accepted, drop accepted)."""
+def drop_files(
+    qtbot: QtBot, target: object, paths: list[Path], at: tuple[int, int] = (50, 50)
+) -> tuple[bool, bool]:
+    """Drag and drop real file URLs on a widget (at a point in its coordinates); return
+    (enter accepted, drop accepted). Qt passes what the widget ignores on to its parents."""
     from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
     from PySide6.QtGui import QDragEnterEvent, QDropEvent
     from PySide6.QtWidgets import QApplication
 
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    point = QPointF(50, 50)
+    point = QPointF(*at)
     enter = QDragEnterEvent(
         point.toPoint(),
         Qt.DropAction.CopyAction,

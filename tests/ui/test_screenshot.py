@@ -100,8 +100,10 @@ def take_pictures(
 @pytest.mark.integration
 @pytest.mark.display
 def test_a_tour_of_the_real_window_in_pictures(display: XDisplay | None, tmp_path: Path) -> None:
-    """Empty registry, demo models, compare, quarantine, import dialog, dark theme."""
-    names = ["empty-registry", "models", "compare", "quarantine", "import-dialog", "dark"]
+    """Empty registry, demo models, compare, reference data dropped on a version, quarantine,
+    import dialog, dark theme."""
+    names = ["empty-registry", "models", "compare", "reference-attached", "quarantine"]
+    names += ["import-dialog", "dark"]
     take_pictures(display, "tests.ui.tour", names, {"MODELBAY_HOME": str(tmp_path / "unused")})
 
 

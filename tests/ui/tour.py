@@ -3,8 +3,9 @@
     DISPLAY=:99 python -m tests.ui.tour OUTDIR
 
 Runs the real MainWindow on the X display (platform xcb) with a fresh data
-home: the empty registry, the demo models with one selected, a quarantined
-version, the import dialog after a drop, and the dark theme. Each picture is
+home: the empty registry, the demo models with one selected, a table of
+reference data dropped onto a version and attached, a quarantined version, the
+import dialog after a drop, and the dark theme. Each picture is
 the whole X screen (QScreen.grabWindow(0)), i.e. what a user would see.
 """
 
@@ -16,8 +17,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QEventLoop, QMimeData, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QTabWidget, QWidget
 
 from app.config import Config
 from app.demo import create_demo
@@ -48,6 +50,23 @@ def shoot(app: QApplication, out: Path) -> None:
     if not app.primaryScreen().grabWindow(0).save(str(out)):
         raise OSError(f"could not save {out}")
     print(out)
+
+
+def show_tab(tabs: QTabWidget, title: str) -> None:
+    index = next(i for i in range(tabs.count()) if tabs.tabText(i).startswith(title))
+    tabs.setCurrentIndex(index)
+
+
+def drop(target: QWidget, paths: list[Path]) -> None:
+    """Drop files on ``target`` as a file manager would: the same events Qt delivers."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    point = QPointF(target.width() / 2, target.height() / 2)
+    buttons, keys = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    QApplication.sendEvent(
+        target, QDragEnterEvent(point.toPoint(), Qt.DropAction.CopyAction, mime, buttons, keys)
+    )
+    QApplication.sendEvent(target, QDropEvent(point, Qt.DropAction.CopyAction, mime, buttons, keys))
 
 
 def open_window(app: QApplication, home: Path) -> MainWindow:
@@ -88,8 +107,20 @@ def main(out_dir: Path) -> int:
     )
     shoot(app, out_dir / "models.png")
 
-    panel.detail.tabs.setCurrentIndex(5)  # Compare
+    show_tab(panel.detail.tabs, "Compare")
     shoot(app, out_dir / "compare.png")
+
+    # Newer training data, with a column the model does not take: dropped onto version 2.
+    panel.detail.version_box.setCurrentIndex(0)
+    lines = (home / "demo" / "iris-reference.csv").read_text().splitlines()
+    newer = work / "data" / "iris-2024-q3.csv"
+    newer.parent.mkdir()
+    newer.write_text(
+        "\n".join([f"{lines[0]},collected_by", *(f"{row},field-team" for row in lines[1:])])
+    )
+    drop(panel.detail, [newer])
+    wait_for(app, lambda: "iris-classifier-reference:2" in panel.detail.reference_label.text())
+    shoot(app, out_dir / "reference-attached.png")
 
     row = panel.model.row_of("churn-from-a-colleague")
     assert row is not None
@@ -101,7 +132,7 @@ def main(out_dir: Path) -> int:
             and panel.detail.current.name == "churn-from-a-colleague"
         ),
     )
-    panel.detail.tabs.setCurrentIndex(3)  # Safety
+    show_tab(panel.detail.tabs, "Safety")
     shoot(app, out_dir / "quarantine.png")
 
     dropped = [home / "demo" / "wine-quality.pkl", work / "downloads"]
