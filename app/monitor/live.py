@@ -577,7 +577,7 @@ class Monitor:
         self._stack: contextlib.ExitStack | None = None
         self._session: SSHSession | None = None
         self._remote: docker.DockerClient | None = None
-        self._references: dict[tuple[str, int], Reference | None] = {}
+        self._references: dict[str, Reference | None] = {}
 
     @property
     def address(self) -> str:
@@ -614,13 +614,12 @@ class Monitor:
 
     def reference_for(self, deployment: DeploymentInfo) -> Reference | None:
         """The reference of the version a deployment runs (cached per version)."""
-        cache_key = (deployment.name, deployment.version)
-        if cache_key not in self._references:
-            profile = None
-            with contextlib.suppress(NotFoundError):
-                profile = self.registry.reference_profile(deployment.ref)
-            self._references[cache_key] = Reference(profile, self.options) if profile else None
-        return self._references[cache_key]
+        return self._reference(deployment.ref)
+
+    def _reference(self, ref: str) -> Reference | None:
+        if ref not in self._references:
+            self._references[ref] = reference_of(self.registry, ref, self.options)
+        return self._references[ref]
 
     def pull(self, *, thresholds: Thresholds | None = None) -> PullResult:
         """Fetch and store every window the service's backends hold that is not stored yet,
@@ -710,37 +709,9 @@ class Monitor:
                 return added
 
     def span(self, thresholds: Thresholds) -> dict[str, Any] | None:
-        """The drift of the newest ``thresholds.span`` windows pooled, of the version
-        serving them (windows of other versions are left out of the pool)."""
-        newest = self.registry.monitor_windows(
-            self.host, self.service, newest=thresholds.span, with_data=True
-        )
-        if not newest:
-            return None
-        last = newest[-1]
-        mine = [w for w in newest if w.uid == last.uid]
-        deployment = self.registry.deployment(last.uid)
-        reference = self.reference_for(deployment)
-        pooled = pool([w.data or {} for w in mine])
-        base = {
-            "windows": len(mine),
-            "from": mine[0].started_at.isoformat(),
-            "to": last.ended_at.isoformat(),
-            "ref": last.ref,
-        }
-        if reference is None:
-            return {
-                **base,
-                "rows": pooled["rows"],
-                "requests": pooled["requests"],
-                "errors": pooled["errors"],
-                "drift_share": None,
-                "drifted": [],
-                "judged": 0,
-                "features": {},
-                "reason": f"{last.ref} has no reference data (modelbay reference {last.ref} DATA)",
-            }
-        return {**base, **drift_of(reference, pooled, min_rows=thresholds.min_rows)}
+        """The drift of the newest windows pooled (see :func:`newest_span`)."""
+        found = newest_span(self.registry, self.host, self.service, thresholds, self._reference)
+        return None if found is None else found.drift
 
     def _judge(
         self, span: dict[str, Any] | None, thresholds: Thresholds, current: Any
@@ -761,6 +732,64 @@ class Monitor:
             self.registry.set_monitor_alert(self.host, self.service, {}, ref=ref)
             return {}, True
         return {}, False
+
+
+def reference_of(
+    registry: Registry, ref: str, options: DriftOptions | None = None
+) -> Reference | None:
+    """The version's reference, prepared; None when it has no reference data."""
+    profile = None
+    with contextlib.suppress(NotFoundError):
+        profile = registry.reference_profile(ref)
+    return Reference(profile, options) if profile else None
+
+
+@dataclass(frozen=True)
+class Span:
+    """The newest windows of the version serving them, pooled, and their drift."""
+
+    ref: str
+    pooled: dict[str, Any]
+    reference: Reference | None
+    drift: dict[str, Any]  # drift_of's document, or the counts and why there is no verdict
+
+
+def newest_span(
+    registry: Registry,
+    host: str,
+    service: str,
+    thresholds: Thresholds,
+    reference: Callable[[str], Reference | None] | None = None,
+) -> Span | None:
+    """The newest ``thresholds.span`` stored windows of the service, pooled: those of the
+    version that served the newest one (other versions' windows are left out), judged
+    against its reference (``reference(ref)``, default :func:`reference_of`)."""
+    newest = registry.monitor_windows(host, service, newest=thresholds.span, with_data=True)
+    if not newest:
+        return None
+    last = newest[-1]
+    mine = [w for w in newest if w.uid == last.uid]
+    pooled = pool([w.data or {} for w in mine])
+    prepared = (reference or (lambda ref: reference_of(registry, ref)))(last.ref)
+    base = {
+        "windows": len(mine),
+        "from": mine[0].started_at.isoformat(),
+        "to": last.ended_at.isoformat(),
+        "ref": last.ref,
+    }
+    if prepared is None:
+        drift = {
+            **base,
+            **{key: pooled[key] for key in ("rows", "requests", "errors")},
+            "drift_share": None,
+            "drifted": [],
+            "judged": 0,
+            "features": {},
+            "reason": f"{last.ref} has no reference data (modelbay reference {last.ref} DATA)",
+        }
+    else:
+        drift = {**base, **drift_of(prepared, pooled, min_rows=thresholds.min_rows)}
+    return Span(ref=last.ref, pooled=pooled, reference=prepared, drift=drift)
 
 
 def _get_windows(

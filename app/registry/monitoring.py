@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from app.config import current_user
@@ -173,11 +173,7 @@ class MonitorRecords:
     def monitor_settings(self, host: str, service: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """(thresholds as stored, possibly empty; the alert state, empty when not alerting)."""
         with self._reading() as session:
-            row = session.scalars(
-                select(MonitorSettings).where(
-                    MonitorSettings.host == host, MonitorSettings.service == service
-                )
-            ).first()
+            row = session.scalars(_settings_of(host, service)).first()
             if row is None:
                 return {}, {}
             return dict(row.thresholds or {}), dict(row.alert or {})
@@ -234,15 +230,17 @@ class MonitorRecords:
 
     @staticmethod
     def _settings_row(session: Session, host: str, service: str) -> MonitorSettings:
-        row = session.scalars(
-            select(MonitorSettings).where(
-                MonitorSettings.host == host, MonitorSettings.service == service
-            )
-        ).first()
+        row = session.scalars(_settings_of(host, service)).first()
         if row is None:
             row = MonitorSettings(host=host, service=service, updated_at=utcnow())
             session.add(row)
         return row
+
+
+def _settings_of(host: str, service: str) -> Select[MonitorSettings]:
+    return select(MonitorSettings).where(
+        MonitorSettings.host == host, MonitorSettings.service == service
+    )
 
 
 def _window_info(row: Any, with_data: bool) -> WindowInfo:

@@ -350,26 +350,14 @@ def newest_span(
     registry: Registry, host: str, service: str, thresholds: Thresholds
 ) -> tuple[dict[str, Any] | None, Reference | None, dict[str, Any] | None, str | None]:
     """(the span's drift, the reference, the span's pooled data, the version), as
-    :meth:`Monitor.span` pools it: the newest windows of the version serving them."""
-    from app.errors import NotFoundError
-    from app.monitor.live import Reference, drift_of, pool
+    :meth:`Monitor.span` pools it (:func:`app.monitor.live.newest_span`)."""
+    from app.monitor import live
 
-    newest = registry.monitor_windows(host, service, newest=thresholds.span, with_data=True)
-    if not newest:
+    found = live.newest_span(registry, host, service, thresholds)
+    if found is None:
         return None, None, None, None
-    last = newest[-1]
-    mine = [w for w in newest if w.uid == last.uid]
-    pooled = pool([w.data or {} for w in mine])
-    try:
-        profile = registry.reference_profile(last.ref)
-    except NotFoundError:
-        profile = None
-    if not profile:
-        return None, None, pooled, last.ref
-    reference = Reference(profile)
-    span = drift_of(reference, pooled, min_rows=thresholds.min_rows)
-    span.update(windows=len(mine), ref=last.ref)
-    return span, reference, pooled, last.ref
+    span = found.drift if found.reference is not None else None
+    return span, found.reference, found.pooled, found.ref
 
 
 # ---------------------------------------------------------------------- traffic from /metrics
