@@ -308,6 +308,7 @@ class MainWindow(QMainWindow):
             self.show_error("the registry is not open yet", "wait a moment and drop again")
             return None
         dialog = ImportDialog(paths, set(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # one per drop
         registry = self.registry
 
         def ask(names: list[str]) -> None:
