@@ -5,10 +5,12 @@ runtime still holds after the last stored window), stores it in the registry and
 prints one summary line (``--json``: the whole result); without ``--once`` it
 pulls every ``--interval`` seconds until Ctrl+C. ``--set drift_share=0.3``
 changes the service's alert thresholds, ``--export FILE.csv`` writes the stored
-windows' drift, one row per window and feature.
+windows' drift, one row per window and feature. ``modelbay monitor --all``
+pulls every service that is live, one line each (what the desktop app does in
+the background, so that alerts reach you wherever its window is).
 
-Exit status with ``--once``: 0, or 3 when the service is alerting (for cron
-jobs and CI gates), 1 on errors.
+Exit status with ``--once``: 0, or 3 when the service (with ``--all``: any
+service) is alerting (for cron jobs and CI gates), 1 on errors.
 """
 
 from __future__ import annotations
@@ -32,7 +34,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "pull a deployed service's monitoring windows and report drift against its reference"
     )
     p = sub.add_parser("monitor", help=help_text, description=help_text)
-    p.add_argument("address", metavar="SERVICE@HOST")
+    p.add_argument("address", metavar="SERVICE@HOST", nargs="?")
+    p.add_argument(
+        "--all", action="store_true", help="pull every live service instead of one SERVICE@HOST"
+    )
     p.add_argument("--once", action="store_true", help="pull once and exit (3 when alerting)")
     p.add_argument(
         "--interval",
@@ -59,6 +64,18 @@ def run(args: argparse.Namespace) -> int:
     from app.deploy.service import parse_address
     from app.monitor.live import Monitor, export_csv, set_thresholds
 
+    if args.all:
+        if args.address or args.set or args.export:
+            raise InvalidInputError(
+                "--all pulls every live service; it takes no SERVICE@HOST, --set or --export",
+                hint="use those with one service: modelbay monitor SERVICE@HOST --set ...",
+            )
+        return _run_all(args)
+    if not args.address:
+        raise InvalidInputError(
+            "which service? give SERVICE@HOST, or --all for every live service",
+            hint="`modelbay deployments` lists them",
+        )
     service, host = parse_address(args.address)
     with open_registry() as registry:
         if args.set:
@@ -79,6 +96,43 @@ def run(args: argparse.Namespace) -> int:
                 _show(result, args.json)
                 return ALERTING if result.alert else 0
             return _watch(monitor, args)
+
+
+def _run_all(args: argparse.Namespace) -> int:
+    import time
+
+    from app.cli.commands import open_registry, secret_prompt
+    from app.monitor.live import Round, pull_all
+
+    def one_round() -> Round:
+        done = pull_all(registry, prompt=secret_prompt())
+        for result in done.results:
+            _show(result, args.json)
+        for address, exc in done.errors.items():
+            if args.json:
+                emit_json({"address": address, "error": exc.message, "hint": exc.hint})
+            else:
+                hint = f" ({exc.hint})" if exc.hint else ""
+                print(f"error: {address}: {exc.message}{hint}", flush=True)
+        if not done.results and not done.errors:
+            print("no service is live; `modelbay deployments` lists them", file=sys.stderr)
+        return done
+
+    with open_registry() as registry:
+        if args.once:
+            done = one_round()
+            return ALERTING if done.alerting else (1 if done.errors else 0)
+        print(
+            f"pulling every live service every {args.interval:g} s; Ctrl+C to stop",
+            file=sys.stderr,
+            flush=True,
+        )
+        try:
+            while True:
+                one_round()
+                time.sleep(args.interval)
+        except KeyboardInterrupt:
+            return 0
 
 
 def _watch(monitor: Monitor, args: argparse.Namespace) -> int:

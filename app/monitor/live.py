@@ -882,6 +882,51 @@ def watch(
             waited += step
 
 
+def live_services(registry: Registry) -> list[str]:
+    """SERVICE@HOST of every service serving now (a live deployment) that can be monitored:
+    Swarm services are left out, as :class:`Monitor` refuses them."""
+    live = registry.deployments(statuses=["live"])
+    return sorted({row.address for row in live if not row.settings.get("swarm")})
+
+
+@dataclass
+class Round:
+    """One pull of every live service: what came back, and what failed, per service."""
+
+    results: list[PullResult] = field(default_factory=list)
+    errors: dict[str, ModelbayError] = field(default_factory=dict)
+
+    @property
+    def alerting(self) -> list[str]:
+        return [r.address for r in self.results if r.alert]
+
+
+def pull_all(
+    registry: Registry,
+    *,
+    secrets: SecretStore | None = None,
+    prompt: SecretPrompt | None = None,
+    skip: Sequence[str] = (),
+    stop: Callable[[], bool] = lambda: False,
+) -> Round:
+    """Pull every live service once (but those in ``skip``), one SSH session each, closed
+    afterwards. A service that fails (host down, a secret needed and no ``prompt``) is
+    reported in ``errors`` and the others are still pulled. Alerts that begin or end are
+    recorded by each pull, as ``modelbay monitor`` does."""
+    done = Round()
+    for address in live_services(registry):
+        if address in skip:
+            continue
+        if stop():
+            break
+        try:
+            with Monitor(registry, address, secrets=secrets, prompt=prompt) as monitor:
+                done.results.append(monitor.pull())
+        except ModelbayError as exc:
+            done.errors[address] = exc
+    return done
+
+
 # ---------------------------------------------------------------------- export
 def iter_rows(windows: Sequence[WindowInfo]) -> Iterator[dict[str, Any]]:
     """One row per window and feature: what the CSV export holds."""

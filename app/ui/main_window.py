@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSettings, QSize, Qt, QUrl
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, QUrl
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 from app.config import Config
 from app.logs import log
 from app.progress import CancelToken, ProgressCallback
+from app.ui.alert_watch import AlertWatch
 from app.ui.deployments_panel import DeploymentsPanel
 from app.ui.hosts_panel import HostsPanel
 from app.ui.import_dialog import ImportDialog, ImportRequest
@@ -54,11 +55,13 @@ from app.ui.theme import THEMES, apply_theme, icon
 
 if TYPE_CHECKING:
     from app.deploy.service import DeployResult
+    from app.monitor.live import PullResult
     from app.registry import BuildInfo, Registry, VersionInfo
     from app.ui.build_dialog import BuildDialog
     from app.ui.deploy_dialog import DeployDialog
 
 SETTINGS_VERSION = 1
+WATCH_FIRST_MS = 10_000  # the first background round for alerts, after the registry opens
 PANELS = (
     ("Models", "models"),
     ("Hosts", "hosts"),
@@ -157,6 +160,11 @@ class MainWindow(QMainWindow):
         self.monitoring_panel.sig_notify.connect(self.notify)
         self.monitoring_panel.sig_alerts.connect(self.deployments_panel.set_alerts)
         self.deployments_panel.sig_monitor_requested.connect(self.show_monitoring)
+        # every other live service, pulled each minute, so its alerts reach the tray too
+        self.alert_watch = AlertWatch(
+            self.network, skip=lambda: self.monitoring_panel.address, parent=self
+        )
+        self.alert_watch.sig_result.connect(self._watched)
         pages = {
             "hosts": self.hosts_panel,
             "deployments": self.deployments_panel,
@@ -222,6 +230,14 @@ class MainWindow(QMainWindow):
         view = bar.addMenu("&View")
         view.addAction(self.jobs_dock.toggleViewAction())
         self._action(view, "&Monitoring", self.show_monitoring, None, "monitoring")
+        self.watch_action = view.addAction("&Alerts for Every Live Service")
+        self.watch_action.setCheckable(True)
+        self.watch_action.setToolTip(
+            "Pull every deployed service once a minute in the background, so a drift alert "
+            "is shown even when its Monitoring page is not open"
+        )
+        self.watch_action.setChecked(self.settings.value("monitoring/watch_all", True, bool))
+        self.watch_action.toggled.connect(self.set_alert_watch)
         theme_menu = view.addMenu("&Theme")
         self.theme_group = QActionGroup(self)
         for theme in THEMES:
@@ -270,6 +286,8 @@ class MainWindow(QMainWindow):
         self.hosts_panel.set_registry(registry)
         self.deployments_panel.set_registry(registry)
         self.monitoring_panel.set_registry(registry)
+        self.alert_watch.set_registry(registry)
+        self.set_alert_watch(self.watch_action.isChecked())
 
     def _registry_failed(self, message: str, hint: str) -> None:
         self.models_panel.loading.text.setText(f"{message}<br>{hint}")
@@ -585,6 +603,19 @@ class MainWindow(QMainWindow):
         self._raise()
         self.show_monitoring()
 
+    def set_alert_watch(self, on: bool) -> None:
+        """Pull every live service in the background (View > Alerts for Every Live Service)."""
+        self.settings.setValue("monitoring/watch_all", on)
+        if not on:
+            self.alert_watch.stop()
+        elif not self.alert_watch.running:
+            self.alert_watch.start()
+            QTimer.singleShot(WATCH_FIRST_MS, self.alert_watch.pull)  # soon after opening
+
+    def _watched(self, result: PullResult) -> None:
+        if result.alert_changed and result.address != self.monitoring_panel.address:
+            self.monitoring_panel.alert_changed(result)
+
     def notify(self, title: str, text: str) -> None:
         """An alert began or ended: a desktop notification (tray), else the status bar (the
         Monitoring panel shows its banner either way)."""
@@ -688,6 +719,7 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self.deployments_panel.shutdown()
         self.monitoring_panel.shutdown()
+        self.alert_watch.stop()
         if self.tray is not None:
             self.tray.hide()
         self.builds.shutdown()

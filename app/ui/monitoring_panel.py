@@ -600,7 +600,7 @@ class MonitoringPanel(QWidget):
             dashboard.append_traffic(self._traffic, result.at)
             self._metrics = now
         if result.alert_changed:
-            self._alert_changed(result)
+            self.alert_changed(result)
         self._show_alert(result.alert or None)
         self.status_line.setText(self._pulled_words(result))
         self.status_line.setStyleSheet("")
@@ -719,7 +719,7 @@ class MonitoringPanel(QWidget):
         self.sig_appended.emit()
 
     # ------------------------------------------------------------------ alerts
-    def _alert_changed(self, result: PullResult) -> None:
+    def alert_changed(self, result: PullResult) -> None:
         address = result.address
         if result.alert:
             words = alert_words(result.alert)

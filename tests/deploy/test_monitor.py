@@ -188,3 +188,44 @@ def test_an_unreachable_host_is_an_error_in_words(
         live.Monitor(monitored, "iris@gone").pull()
     with pytest.raises(ModelbayError, match="nothing runs as nope on test-host"):
         live.Monitor(monitored, f"nope@{HOST}").pull()
+
+
+def test_monitor_all_pulls_every_live_service_and_names_the_ones_that_fail(
+    monitored: Registry, deploy_config: Config, remote_host: RemoteHost
+) -> None:
+    """What the desktop app runs in the background: every live service, one line each; a
+    host that went away is an error of its own, and the others are still pulled."""
+    from app.registry.deployments import NewDeployment
+
+    add_test_host(monitored, remote_host, "gone", address="127.0.0.1", port=1)
+    live_here = monitored.deployments(host=HOST, statuses=["live"])[0]
+    elsewhere = monitored.start_deployment(
+        NewDeployment("gone", "iris", monitored.get("iris:1"), live_here.image_id, "iris")
+    )
+    monitored.update_deployment(elsewhere.uid, "live", port=8000)
+    assert live.live_services(monitored) == ["iris@gone", f"iris@{HOST}"]
+
+    address = f"iris@{HOST}"
+    assert modelbay(deploy_config, "monitor", address, "--set", "span=4").returncode == 0
+    with tunnel(monitored, address) as url:
+        shift = dict.fromkeys(SHIFTED, 1.0)
+        spread_over_windows(url, iris_like(2000, seed=5, shift=shift), windows=4)
+    run = modelbay(deploy_config, "monitor", "--all", "--once", "--json")
+    assert run.returncode == 3, run.stderr  # one service alerting
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    pulled = next(line for line in lines if "span" in line)
+    assert pulled["service"] == "iris"
+    assert pulled["host"] == HOST
+    assert sorted(pulled["span"]["drifted"]) == sorted(SHIFTED)
+    failed = next(line for line in lines if "error" in line)
+    assert failed["address"] == "iris@gone"
+    assert "127.0.0.1" in failed["error"]
+
+    words = modelbay(deploy_config, "monitor", "--all", "--once")
+    assert words.returncode == 3
+    assert f"{address} (iris:1): 0 new windows." in words.stdout
+    assert "error: iris@gone: " in words.stdout
+
+    refused = modelbay(deploy_config, "monitor", "--all", address)
+    assert refused.returncode == 1
+    assert "--all pulls every live service" in refused.stderr
