@@ -45,7 +45,7 @@ class Requirement:
 
     name: str
     spec: str  # "==1.9.1", ">=0.37", or "" for any
-    source: str  # "runtime", "recorded in the model", "MLflow requirements.txt", "default"
+    source: str  # "runtime", "recorded in the model", "MLflow requirements.txt", "Modelbay's default: ..."
 
     @property
     def line(self) -> str:
@@ -79,7 +79,9 @@ def model_requirements(info: VersionInfo) -> list[Requirement]:
             wanted[package] = Requirement(package, f"=={version}", source)
         elif package not in wanted:
             wanted[package] = Requirement(
-                package, f"=={DEFAULT_VERSIONS[package]}", "default (the model does not say)"
+                package,
+                f"=={DEFAULT_VERSIONS[package]}",
+                "Modelbay's default: the model does not say",
             )
 
     if info.format in {"pickle", "joblib"}:

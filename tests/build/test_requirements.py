@@ -41,7 +41,7 @@ def test_joblib_file_also_needs_joblib_at_the_default_release(
     assert pins["scikit-learn"][0] == f"=={sklearn.__version__}"
     assert pins["joblib"] == (
         f"=={DEFAULT_VERSIONS['joblib']}",
-        "default (the model does not say)",
+        "Modelbay's default: the model does not say",
     )
 
 
@@ -65,7 +65,10 @@ def test_onnx_and_lightgbm_get_their_runtimes_at_documented_defaults(
 ) -> None:
     onnx = _pins(registry, makers.onnx_from_sklearn(tmp_path / "a"))
     assert onnx == {
-        "onnxruntime": (f"=={DEFAULT_VERSIONS['onnxruntime']}", "default (the model does not say)")
+        "onnxruntime": (
+            f"=={DEFAULT_VERSIONS['onnxruntime']}",
+            "Modelbay's default: the model does not say",
+        )
     }
     lightgbm = _pins(registry, makers.lightgbm_text(tmp_path / "b"))
     assert lightgbm["lightgbm"][0] == f"=={DEFAULT_VERSIONS['lightgbm']}"
