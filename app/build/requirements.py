@@ -45,7 +45,7 @@ class Requirement:
 
     name: str
     spec: str  # "==1.9.1", ">=0.37", or "" for any
-    source: str  # "runtime", "recorded in the model", "MLflow requirements.txt", "Modelbay's default: ..."
+    source: str  # "runtime", "recorded in the model", "MLflow requirements.txt", the default
 
     @property
     def line(self) -> str:
