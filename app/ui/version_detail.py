@@ -156,8 +156,10 @@ class VersionDetail(QWidget):
         self.drop_hint.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.drop_hint.hide()
 
-    def _build_header(self) -> QHBoxLayout:
-        header = QHBoxLayout()
+    def _build_header(self) -> QVBoxLayout:
+        """The name on a line of its own (long names stay whole), then the version and
+        the actions."""
+        header = QVBoxLayout()
         self.title = QLabel(self)
         font = QFont(self.title.font())
         font.setPointSizeF(font.pointSizeF() * 1.5)
@@ -175,12 +177,16 @@ class VersionDetail(QWidget):
         self.deploy_button = QPushButton(icon("deployments"), "Deploy…", self)
         self.deploy_button.setToolTip(DEPLOY_TIP)
         self.deploy_button.clicked.connect(self.request_deploy)
-        header.addWidget(self.title, 1)
-        header.addWidget(QLabel("Version:", self))
-        header.addWidget(self.version_box)
-        header.addWidget(self.status)
-        header.addWidget(self.build_button)
-        header.addWidget(self.deploy_button)
+        self.title.setWordWrap(True)
+        header.addWidget(self.title)
+        actions = QHBoxLayout()
+        actions.addWidget(QLabel("Version:", self))
+        actions.addWidget(self.version_box)
+        actions.addWidget(self.status)
+        actions.addStretch(1)
+        actions.addWidget(self.build_button)
+        actions.addWidget(self.deploy_button)
+        header.addLayout(actions)
         return header
 
     def _build_overview(self) -> QWidget:
