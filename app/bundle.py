@@ -30,7 +30,11 @@ def check_servable(info: VersionInfo) -> None:
             "if you trust its source",
         )
     if info.status == "archived":
-        raise ConflictError(f"{info.ref} is archived", hint="serve a version that is not archived")
+        raise ConflictError(
+            f"{info.ref} is archived",
+            hint="build, serve or deploy a version that is not archived (`modelbay list --all` "
+            "shows each version's status)",
+        )
     if info.format not in SERVABLE_FORMATS:
         raise InvalidInputError(
             f"{info.ref} is in the {info.format} format, which the serving runtime cannot load",

@@ -18,6 +18,7 @@ from typing import Any
 
 from app.cli import commands
 from app.errors import ModelbayError
+from app.logs import log, logging_to_file
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -287,19 +288,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     if args.command is None:
         return commands.gui(args)
-    try:
-        result: int = args.run(args)
-    except ModelbayError as exc:
-        _print_error(exc.message, exc.hint)
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        _print_error("interrupted", "nothing half-done was recorded; run the command again")
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:  # e.g. `modelbay list | head`
-        return EXIT_OK
+    # libraries' log records (paramiko's "Secsh channel 3 open FAILED", its traceback of a
+    # port that is not SSH) go to the log file: the terminal gets the one `error:` line
+    with logging_to_file(_log_dir()):
+        try:
+            result: int = args.run(args)
+        except ModelbayError as exc:
+            _print_error(exc.message, exc.hint)
+            return EXIT_FAILED
+        except KeyboardInterrupt:
+            _print_error("interrupted", "nothing half-done was recorded; run the command again")
+            return EXIT_INTERRUPTED
+        except BrokenPipeError:  # e.g. `modelbay list | head`
+            return EXIT_OK
     return result
 
 
+def _log_dir() -> Path | None:
+    from app.config import Config
+
+    try:
+        return Config.from_environment().log_dir
+    except Exception:  # noqa: BLE001 - no data home: the command says so itself, without a log
+        return None
+
+
 def _print_error(message: str, hint: str | None) -> None:
-    line = f"error: {message}" + (f"; {hint}" if hint else "")
-    print(" ".join(line.split()), file=sys.stderr)
+    line = " ".join((f"error: {message}" + (f"; {hint}" if hint else "")).split())
+    print(line, file=sys.stderr)
+    log.warning("modelbay %s", line)

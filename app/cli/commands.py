@@ -468,6 +468,12 @@ def serve(args: argparse.Namespace) -> NoReturn:
     ]
     if args.no_monitoring:
         argv.append("--no-monitoring")
+    from app.serving.__main__ import cannot_listen
+
+    problem = cannot_listen(args.host, args.port)  # before saying "serving"
+    if problem is not None:
+        message, _, hint = problem.partition("; ")
+        raise InvalidInputError(message, hint=hint or None)
     print(
         f"serving {info.ref} ({info.format}, {info.framework}) on http://{args.host}:{args.port}"
         "  (POST /invocations; Ctrl-C stops)",
@@ -616,13 +622,12 @@ def secret_prompt() -> Callable[[str], str | None] | None:
 
 
 def host_add(args: argparse.Namespace) -> int:
-    from app.remote.hosts import parse_ssh_target
+    from app.remote.hosts import check_identity_file, parse_ssh_target
 
     user, address, port = parse_ssh_target(args.ssh)
+    identity = check_identity_file(args.identity)
     with open_registry() as registry:
-        host = registry.add_host(
-            args.name, address, port=port, user=user, identity_file=args.identity
-        )
+        host = registry.add_host(args.name, address, port=port, user=user, identity_file=identity)
     if args.json:
         emit_json(host.to_json())
     else:

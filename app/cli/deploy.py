@@ -342,6 +342,15 @@ def token(args: argparse.Namespace) -> int:
     store = SecretStore.open()
     secret = store.get(token_entry(host, service))
     if secret is None:
+        from app.cli.commands import open_registry
+
+        with open_registry() as registry:
+            newest = registry.deployments(host=host, service=service, limit=1)
+        if newest and not newest[0].public:
+            raise InvalidInputError(
+                f"{args.address} is not public (deployed without --public) and needs no token",
+                hint=f"reach it with modelbay tunnel {args.address}",
+            )
         raise NotFoundError(
             f"no token for {args.address} in the OS keyring"
             + (f" ({store.problem})" if store.problem else ""),

@@ -84,11 +84,44 @@ def inspect_files(files: Mapping[str, Path], *, is_folder: bool) -> Inspection:
         _inspect_file(name, path, result)
     except _Corrupt as exc:
         raise InvalidInputError(
-            f"{name} looks like a {result.format} file but cannot be read: {exc}",
+            f"{name} looks like {a_format_file(result.format)} but cannot be read: {exc}",
             hint="the file may be truncated or damaged; save or export the model again",
         ) from None
     _finish(result)
     return result
+
+
+_DISPLAY_NAMES = {
+    "pickle": "pickle",
+    "joblib": "joblib",
+    "onnx": "ONNX",
+    "torch": "PyTorch",
+    "torchscript": "TorchScript",
+    "safetensors": "safetensors",
+    "keras": "Keras",
+    "xgboost-json": "XGBoost JSON",
+    "xgboost-ubj": "XGBoost UBJSON",
+    "lightgbm": "LightGBM",
+    "catboost": "CatBoost",
+    "gguf": "GGUF",
+    "numpy": "NumPy",
+    "mlflow": "MLflow",
+    "tf-savedmodel": "TensorFlow SavedModel",
+    "zip archive": "zip",
+}
+
+
+def format_display_name(format_id: str) -> str:
+    """How people write a format's name (``onnx`` -> ``ONNX``); unknown ids as they are."""
+    return _DISPLAY_NAMES.get(format_id, format_id)
+
+
+def a_format_file(format_id: str) -> str:
+    """``a pickle file``, ``an ONNX file``: the article follows the sound of the name."""
+    name = format_display_name(format_id)
+    # letters read one by one that begin with a vowel sound (ONNX, MLflow, NumPy is "n")
+    vowel_sound = name[0].lower() in "aeiou" or name[:2] in {"ML", "XG"}
+    return f"{'an' if vowel_sound else 'a'} {name} file"
 
 
 def _finish(result: Inspection) -> None:
@@ -704,8 +737,8 @@ def _inspect_folder(files: Mapping[str, Path]) -> Inspection:
         except _Corrupt as exc:
             if sub.format in {"pickle", "joblib", "torch", "torchscript", "numpy"}:
                 raise InvalidInputError(
-                    f"{relative} in the folder looks like a {sub.format} file but cannot be "
-                    f"read: {exc}",
+                    f"{relative} in the folder looks like {a_format_file(sub.format)} but "
+                    f"cannot be read: {exc}",
                     hint="the file may be truncated or damaged; save or export the model again",
                 ) from None
             continue

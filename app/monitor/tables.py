@@ -27,6 +27,7 @@ _WINDOW = 1 << 16
 def read_table(path: Path, *, encoding: str = "utf-8") -> Any:
     """The table at ``path`` as a pandas DataFrame with at least one row."""
     _check_file(path)
+    _refuse_other_kinds(path)
     if _is_parquet(path):
         frame = _read_parquet(path)
     else:
@@ -62,6 +63,44 @@ def _check_file(path: Path) -> None:
         raise InvalidInputError(
             f"{path} is empty (0 bytes)", hint="a table needs a header line and rows"
         )
+
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # old .xls (and .doc) files
+_SAVE_AS_CSV = "save the sheet as CSV UTF-8 (or Parquet)"
+
+
+def _refuse_other_kinds(path: Path) -> None:
+    """Spreadsheets and archives are not CSV: say what they are, not which bytes fail."""
+    with path.open("rb") as stream:
+        head = stream.read(len(_OLE2_MAGIC))
+    suffix = path.suffix.lower()
+    if head.startswith(_ZIP_MAGIC):
+        names = _zip_names(path)
+        if suffix in {".xlsx", ".xlsm"} or any(n.startswith("xl/") for n in names):
+            raise InvalidInputError(f"{path} is an Excel workbook, not CSV", hint=_SAVE_AS_CSV)
+        if suffix == ".ods" or "content.xml" in names:
+            raise InvalidInputError(
+                f"{path} is an OpenDocument spreadsheet, not CSV", hint=_SAVE_AS_CSV
+            )
+        raise InvalidInputError(
+            f"{path} is a zip archive, not CSV",
+            hint="unzip it and give the table inside (CSV or Parquet)",
+        )
+    if head == _OLE2_MAGIC:
+        raise InvalidInputError(
+            f"{path} is an Excel 97-2003 workbook (.xls), not CSV", hint=_SAVE_AS_CSV
+        )
+
+
+def _zip_names(path: Path) -> list[str]:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return []  # a damaged archive: judged by its name alone
 
 
 def _is_parquet(path: Path) -> bool:
@@ -105,6 +144,13 @@ def _check_header(path: Path, encoding: str) -> None:
     except csv.Error as exc:
         raise InvalidInputError(f"{path}: the header line is not valid CSV: {exc}") from None
     names = [name.strip() for name in header]
+    if len(names) == 1:
+        for separator, kind in (("\t", "tab"), (";", "semicolon")):
+            if separator in names[0]:
+                raise InvalidInputError(
+                    f"{path} looks {kind}-separated: its header line has {kind}s and no commas",
+                    hint="save it comma-separated (CSV UTF-8), or as Parquet",
+                )
     repeated = sorted({n for n in names if n and names.count(n) > 1})
     if repeated:
         shown = ", ".join(repr(n) for n in repeated)

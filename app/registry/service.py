@@ -449,37 +449,64 @@ class Registry(DeploymentRecords, MonitorRecords):
         model_name = check_name(name) if name is not None else derive_name(path)
         checked_tags = dict(check_tag(k, v) for k, v in (tags or {}).items())
         ingested = self.store.ingest(path, progress=progress, cancel=cancel)
-        cancel.raise_if_cancelled()
-        progress(ingested.size, ingested.size, "scanning")
-        found = inspect_files(
-            {f.path: self.store.blob_path(f.sha256) for f in ingested.files},
-            is_folder=ingested.is_folder,
-        )
-        cancel.raise_if_cancelled()
-        safety = found.safety.to_json()
-        if found.message:
-            safety["message"] = found.message
-        [info] = self.register_versions(
-            [
-                NewVersion(
-                    name=model_name,
-                    files=ingested.files,
-                    sha256=ingested.sha256,
-                    is_folder=ingested.is_folder,
-                    format=found.format,
-                    framework=found.framework,
-                    framework_version=found.framework_version,
-                    signature=found.signature,
-                    safety=safety,
-                    details=found.details or None,
-                    status="quarantined" if found.safety.verdict == DANGEROUS else "ready",
-                    tags=checked_tags,
-                    note=note,
-                    source_path=str(path.absolute()),
-                )
-            ]
-        )
+        try:
+            cancel.raise_if_cancelled()
+            progress(ingested.size, ingested.size, "scanning")
+            found = inspect_files(
+                {f.path: self.store.blob_path(f.sha256) for f in ingested.files},
+                is_folder=ingested.is_folder,
+            )
+            cancel.raise_if_cancelled()
+            safety = found.safety.to_json()
+            if found.message:
+                safety["message"] = found.message
+            [info] = self.register_versions(
+                [
+                    NewVersion(
+                        name=model_name,
+                        files=ingested.files,
+                        sha256=ingested.sha256,
+                        is_folder=ingested.is_folder,
+                        format=found.format,
+                        framework=found.framework,
+                        framework_version=found.framework_version,
+                        signature=found.signature,
+                        safety=safety,
+                        details=found.details or None,
+                        status="quarantined" if found.safety.verdict == DANGEROUS else "ready",
+                        tags=checked_tags,
+                        note=note,
+                        source_path=str(path.absolute()),
+                    )
+                ]
+            )
+        except BaseException:  # refused (a cut file), cancelled, or failed: store nothing
+            self._remove_unreferenced(ingested.created)
+            raise
         return info
+
+    def _remove_unreferenced(self, sha256s: Iterable[str]) -> None:
+        """Remove the blobs an import stored, unless a version or a dataset refers to one
+        (the same bytes imported meanwhile by another process)."""
+        wanted = set(sha256s)
+        if not wanted:
+            return
+        try:
+            with self._reading() as session:
+                used = set(
+                    session.scalars(
+                        select(VersionFile.sha256).where(VersionFile.sha256.in_(wanted))
+                    )
+                ) | set(
+                    session.scalars(
+                        select(DatasetVersion.sha256).where(DatasetVersion.sha256.in_(wanted))
+                    )
+                )
+            self.store.remove(wanted - used)
+        except Exception:  # noqa: BLE001 - the import's own error is the one to report
+            from app.logs import log
+
+            log.warning("could not remove the files of a refused import", exc_info=True)
 
     def register_versions(
         self, specs: Sequence[NewVersion], *, actor: str | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.errors import InvalidInputError, ModelbayError
@@ -25,6 +26,19 @@ if TYPE_CHECKING:
 _TARGET = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?P<host>\[[^\]]+\]|[^:\s@]+)(?::(?P<port>\d+))?$")
 
 
+class FingerprintMismatch(InvalidInputError):
+    """The fingerprint a person gave to trust is not the one the host shows."""
+
+    def __init__(self, host: str, shown: str, given: str) -> None:
+        super().__init__(
+            f"the host {host} shows {shown}, not the fingerprint you gave ({given})",
+            hint="check you copied the fingerprint of this host's key (ssh-keygen -lf "
+            "/etc/ssh/ssh_host_*_key.pub on the host); if you did, do not trust it: someone "
+            "may be between you and the host",
+        )
+        self.host, self.shown, self.given = host, shown, given
+
+
 def parse_ssh_target(text: str) -> tuple[str | None, str, int | None]:
     """``[USER@]HOST[:PORT]`` (an IPv6 address in brackets) -> (user, host, port)."""
     match = _TARGET.match(text.strip())
@@ -37,6 +51,31 @@ def parse_ssh_target(text: str) -> tuple[str | None, str, int | None]:
     if port is not None and not 0 < port < 65536:
         raise InvalidInputError(f"port {port} is out of range", hint="ports go from 1 to 65535")
     return match["user"], match["host"].strip("[]"), port
+
+
+def check_identity_file(text: str | None) -> str | None:
+    """The private key file to log in with, as given, if it is one (``None``: none given).
+
+    Checked when the host is added, not at the first connection: a typo there would
+    otherwise surface much later as a refused login.
+    """
+    if text is None or not text.strip():
+        return None
+    given = text.strip()
+    path = Path(given).expanduser()
+    hint = "give the private key file (e.g. ~/.ssh/id_ed25519)"
+    if not path.exists():
+        raise InvalidInputError(f"{given} does not exist", hint=hint)
+    if path.is_dir():
+        raise InvalidInputError(f"{given} is a folder, not a key file", hint=hint)
+    if path.suffix == ".pub":
+        raise InvalidInputError(
+            f"{given} is a public key",
+            hint=f"give the private key file next to it ({given.removesuffix('.pub')})",
+        )
+    if not Path(given).is_absolute() and not given.startswith("~"):
+        return str(path.absolute())  # a relative path would depend on where Modelbay runs
+    return given
 
 
 def trust_host(
@@ -55,8 +94,12 @@ def trust_host(
     host = registry.get_host(name)
     key_type, key, shown = fetch_host_key(host)
     if fingerprint is not None:
-        if fingerprint.strip() != shown:
-            raise HostKeyChanged(name, fingerprint.strip(), shown, key_type, key)
+        given = fingerprint.strip()
+        if given != shown:
+            if host.host_key is not None and host.host_key_fingerprint != shown:
+                # the pinned key really changed: that is the news, not the typed fingerprint
+                raise HostKeyChanged(name, str(host.host_key_fingerprint), shown, key_type, key)
+            raise FingerprintMismatch(name, shown, given)
     elif confirm is None or not confirm(key_type, shown):
         raise UnknownHostKey(name, key_type, key, shown)
     return registry.pin_host_key(name, key_type, key, shown)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 CONNECT_TIMEOUT = 10.0
 DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
+_NO_BANNER = "Error reading SSH protocol banner"
 
 
 class HostUnreachable(ModelbayError):
@@ -73,6 +74,10 @@ class HostKeyChanged(ModelbayError):
 
 class AuthFailed(ModelbayError):
     """The host refused every credential tried."""
+
+
+class ConnectionLost(ModelbayError):
+    """An established SSH connection ended before a command could start, or while it ran."""
 
 
 @dataclass(frozen=True)
@@ -204,8 +209,11 @@ def _handshake(
         transport.start_client(timeout=timeout)
     except (paramiko.SSHException, EOFError, OSError) as exc:
         _close(transport, jump)
+        reason = str(exc) or type(exc).__name__
+        if reason.startswith(_NO_BANNER):  # paramiko glues the socket's error on: "...banner[Errno"
+            reason = _NO_BANNER
         raise HostUnreachable(
-            f"{where} answered, but no SSH conversation started ({exc or type(exc).__name__})",
+            f"{where} answered, but no SSH conversation started ({reason})",
             hint="check that the port is the host's SSH port (usually 22)",
         ) from None
     return transport, jump
@@ -307,6 +315,7 @@ def _verify(host: HostInfo, key: paramiko.PKey) -> None:
 @dataclass
 class _Attempts:
     tried: list[str] = field(default_factory=list)
+    locked: list[str] = field(default_factory=list)  # keys whose passphrase we did not have
 
 
 def _authenticate(
@@ -334,6 +343,16 @@ def _authenticate(
             return
     if _try_password(transport, endpoint, secrets, prompt, attempts):
         return
+    if attempts.locked and len(attempts.locked) == len(attempts.tried):
+        # the host refused nothing: we never got to offer these keys
+        keys = ", ".join(attempts.locked)
+        needs = "needs its passphrase" if len(attempts.locked) == 1 else "need their passphrases"
+        raise AuthFailed(
+            f"cannot log in to {endpoint.label}: {keys} {needs} and there is no terminal to "
+            "ask on (or the passphrase was wrong)",
+            hint=f"run modelbay host check {endpoint.name} in a terminal (it is then kept in "
+            f"the OS keyring), or ssh-add {' '.join(attempts.locked)}",
+        )
     tried = "; ".join(attempts.tried) or "no key: no ssh-agent and no key file was found"
     raise AuthFailed(
         f"{endpoint.label} refused the login of {user} (tried: {tried})",
@@ -388,6 +407,7 @@ def _load_key(
         attempts.tried.append(path)
         return key
     attempts.tried.append(f"{path} (needs its passphrase)")
+    attempts.locked.append(path)
     return None
 
 
@@ -451,6 +471,15 @@ class RemoteResult:
         return self.stderr.decode("utf-8", "replace").strip()
 
 
+def _command_name(command: str) -> str:
+    """``docker load`` of a command line: enough to say which step, never its arguments
+    (which may carry settings a message must not show)."""
+    words = command.split()[:2]
+    if len(words) == 2 and (words[1].startswith("-") or "=" in words[1]):
+        words = words[:1]
+    return " ".join(words)
+
+
 @dataclass
 class SSHSession:
     host: HostInfo
@@ -460,38 +489,87 @@ class SSHSession:
 
     def run(self, command: str, *, stdin: bytes | None = None, timeout: float = 60) -> RemoteResult:
         """Run ``command`` on the host; its exit status and both outputs."""
-        channel = self.transport.open_session(timeout=CONNECT_TIMEOUT)
+        channel = self._open_session(command)
         try:
             channel.settimeout(timeout)
-            channel.exec_command(command)
+            self._exec(channel, command)
             if stdin is not None:
                 channel.sendall(stdin)
             channel.shutdown_write()
-            out, err = bytearray(), bytearray()
-            deadline = time.monotonic() + timeout
-            while True:
-                if channel.recv_ready():
-                    out += channel.recv(65536)
-                elif channel.recv_stderr_ready():
-                    err += channel.recv_stderr(65536)
-                elif channel.exit_status_ready():
-                    break
-                elif time.monotonic() > deadline:
-                    raise ModelbayError(f"`{command}` on {self.host.name} took over {timeout} s")
-                else:
-                    time.sleep(0.005)
-            while channel.recv_ready():
-                out += channel.recv(65536)
-            while channel.recv_stderr_ready():
-                err += channel.recv_stderr(65536)
-            return RemoteResult(channel.recv_exit_status(), bytes(out), bytes(err))
+            result = self._collect(channel, command, timeout)
+        except OSError as exc:  # "Socket is closed" from sendall: the connection went away
+            if self.transport.is_active():
+                raise
+            raise self._broken(command, exc, started=True) from None
         finally:
             channel.close()
+        if result.status == -1 and not self.transport.is_active():  # -1: no exit status came
+            raise self._broken(command, EOFError("the connection closed"), started=True)
+        return result
+
+    def _collect(self, channel: paramiko.Channel, command: str, timeout: float) -> RemoteResult:
+        """Both outputs of a started command until it exits (or its channel closes)."""
+        out, err = bytearray(), bytearray()
+        deadline = time.monotonic() + timeout
+        while True:
+            if channel.recv_ready():
+                out += channel.recv(65536)
+            elif channel.recv_stderr_ready():
+                err += channel.recv_stderr(65536)
+            elif channel.exit_status_ready():
+                break
+            elif time.monotonic() > deadline:
+                raise ModelbayError(f"`{command}` on {self.host.name} took over {timeout} s")
+            else:
+                time.sleep(0.005)
+        while channel.recv_ready():
+            out += channel.recv(65536)
+        while channel.recv_stderr_ready():
+            err += channel.recv_stderr(65536)
+        return RemoteResult(channel.recv_exit_status(), bytes(out), bytes(err))
 
     def open_exec(self, command: str) -> paramiko.Channel:
-        channel = self.transport.open_session(timeout=CONNECT_TIMEOUT)
-        channel.exec_command(command)
+        """Start ``command`` on the host; the caller streams through the returned channel."""
+        channel = self._open_session(command)
+        try:
+            self._exec(channel, command)
+        except BaseException:
+            channel.close()
+            raise
         return channel
+
+    def _open_session(self, command: str) -> paramiko.Channel:
+        import paramiko
+
+        try:
+            return self.transport.open_session(timeout=CONNECT_TIMEOUT)
+        except paramiko.ChannelException as exc:  # the host answered, but said no
+            raise ModelbayError(
+                f"{self.host.name} refused a new SSH channel for `{_command_name(command)}` "
+                f"({exc})",
+                hint="too many at once (sshd's MaxSessions)? run the command again",
+            ) from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise self._broken(command, exc) from None
+
+    def _exec(self, channel: paramiko.Channel, command: str) -> None:
+        import paramiko
+
+        try:
+            channel.exec_command(command)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise self._broken(command, exc) from None
+
+    def _broken(self, command: str, exc: BaseException, *, started: bool = False) -> ConnectionLost:
+        reason = str(exc) or type(exc).__name__
+        name = self.host.name
+        when = "while" if started else "before"
+        ran = "ran" if started else "could start"
+        return ConnectionLost(
+            f"the connection to {name} broke {when} `{_command_name(command)}` {ran} ({reason})",
+            hint=f"check that {name} is up and reachable (modelbay host check {name}), then "
+            "run the command again: it connects anew and starts the step over",
+        )
 
     @property
     def alive(self) -> bool:

@@ -97,6 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(signal, "SIGUSR1"):  # "drain" (server.py); until the server handles it, ignore
         signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 
+    problem = cannot_listen(args.host, args.port)
+    if problem is not None:  # uvicorn would log it and exit 3 with no word of what to do
+        print(f"error: {problem}", file=sys.stderr)
+        if args.state_dir is None:
+            shutil.rmtree(state_dir, ignore_errors=True)
+        return 1
+
     try:
         if args.workers > 1 and hasattr(socket, "SO_REUSEPORT"):
             return _serve_with_reuseport(args)
@@ -116,6 +123,38 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if args.state_dir is None:
             shutil.rmtree(state_dir, ignore_errors=True)  # our own temporary folder
+
+
+def cannot_listen(host: str, port: int) -> str | None:
+    """Why the server could not listen on ``host:port`` (``"...; what to do"``), or None.
+
+    A bind of a throwaway socket, as uvicorn binds (SO_REUSEADDR: a port left in
+    TIME_WAIT by a previous run is free, one a program listens on is not).
+    """
+    import errno
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except socket.gaierror:
+            return (
+                f"cannot find the address {host!r} to listen on; give an address of this "
+                "machine with --host"
+            )
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"port {port} on {host} is already in use; pick another with --port"
+            if exc.errno == errno.EACCES:
+                return (
+                    f"port {port} on {host} may only be used by the system administrator "
+                    "(ports below 1024); pick one from 1024 up with --port"
+                )
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return f"{host} is not an address of this machine; give one with --host"
+            return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
 
 
 def _serve_with_reuseport(args: argparse.Namespace) -> int:

@@ -63,6 +63,9 @@ class Ingested:
     sha256: str
     size: int
     is_folder: bool
+    # the blobs this ingest added (the others were stored already): what to remove
+    # again if nothing ends up referring to them, e.g. when the import is refused
+    created: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -159,16 +162,29 @@ class ArtifactStore:
             total = sum(size for _, _, size in members)
             done = 0
             stored: list[StoredFile] = []
-            for relative, path, size in members:
-                sha, written = self.put_file(
-                    path,
-                    progress=_offset(progress, done, total, f"copying {relative}"),
-                    cancel=cancel,
-                )
-                stored.append(StoredFile(relative, sha, written))
-                done += size
+            created: set[str] = set()
+            try:
+                for relative, path, size in members:
+                    sha, written, new = self._put_file(
+                        path,
+                        progress=_offset(progress, done, total, f"copying {relative}"),
+                        cancel=cancel,
+                    )
+                    stored.append(StoredFile(relative, sha, written))
+                    if new:
+                        created.add(sha)
+                    done += size
+            except BaseException:
+                self.remove(created)  # a folder stored halfway (cancelled, unreadable file)
+                raise
             files = tuple(sorted(stored, key=lambda f: f.path))
-            return Ingested(files, manifest_sha256(files), sum(f.size for f in files), True)
+            return Ingested(
+                files,
+                manifest_sha256(files),
+                sum(f.size for f in files),
+                True,
+                frozenset(created),
+            )
         if not stat.S_ISREG(st.st_mode):
             raise InvalidInputError(f"{source} is not a regular file or folder")
         if st.st_size == 0:
@@ -176,8 +192,9 @@ class ArtifactStore:
                 f"{source} is empty (0 bytes): there is no model in it",
                 hint="check that the training script finished writing the file",
             )
-        sha, size = self.put_file(source, progress=progress, cancel=cancel)
-        return Ingested((StoredFile(source.name, sha, size),), sha, size, False)
+        sha, size, new = self._put_file(source, progress=progress, cancel=cancel)
+        added = frozenset({sha}) if new else frozenset()
+        return Ingested((StoredFile(source.name, sha, size),), sha, size, False, added)
 
     def put_file(
         self,
@@ -187,6 +204,13 @@ class ArtifactStore:
         cancel: CancelToken = NEVER_CANCELLED,
     ) -> tuple[str, int]:
         """Copy ``source`` into the store, hashing while copying. Return (sha256, size)."""
+        sha, size, _new = self._put_file(source, progress=progress, cancel=cancel)
+        return sha, size
+
+    def _put_file(
+        self, source: Path, *, progress: ProgressCallback, cancel: CancelToken
+    ) -> tuple[str, int, bool]:
+        """:meth:`put_file`, and whether the blob is new (False: the content was there)."""
         self.ensure()
         try:
             reader = source.open("rb", buffering=0)
@@ -206,8 +230,29 @@ class ArtifactStore:
                 )
                 writer.flush()
                 os.fsync(writer.fileno())
-                self._commit(temp_path, sha)
-        return sha, size
+                new = self._commit(temp_path, sha)
+        return sha, size, new
+
+    def remove(self, sha256s: Iterable[str]) -> int:
+        """Delete these blobs (those that exist); return how many were deleted.
+
+        The store does not know what refers to a blob: the caller checks that
+        nothing does (see ``Registry.import_path``).
+        """
+        removed = 0
+        for sha in sorted(set(sha256s)):
+            try:
+                self.blob_path(sha).unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot remove {sha[:12]} from the artifact store at {self.root}: "
+                    f"{exc.strerror}",
+                    hint="check the permissions of the data home",
+                ) from exc
+            removed += 1
+        return removed
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         """Store a small in-memory payload (a manifest, a profile). Return (sha256, size)."""
@@ -244,10 +289,11 @@ class ArtifactStore:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()  # already renamed on success; removed on failure or cancel
 
-    def _commit(self, temp_path: Path, sha256: str) -> None:
+    def _commit(self, temp_path: Path, sha256: str) -> bool:
+        """Move the temp file into place; False when that content was stored already."""
         target = self.blob_path(sha256)
         if target.exists():
-            return  # identical content is stored once; the temp file is dropped
+            return False  # identical content is stored once; the temp file is dropped
         try:
             target.parent.mkdir(exist_ok=True)
             os.chmod(temp_path, 0o444)
@@ -258,6 +304,7 @@ class ArtifactStore:
                 f"cannot move a stored file into place in {self.root}: {exc.strerror}",
                 hint="check free disk space and permissions of the data home",
             ) from exc
+        return True
 
     # ------------------------------------------------------------------ reading
     def export(

@@ -147,10 +147,11 @@ class AddHostDialog(QDialog):
         dialog.open()
 
     def values(self) -> tuple[str, str | None, str, int | None, str | None]:
-        from app.remote.hosts import parse_ssh_target
+        from app.remote.hosts import check_identity_file, parse_ssh_target
 
         user, address, port = parse_ssh_target(self.ssh.text())
-        return self.name.text().strip(), user, address, port, self.identity.text().strip() or None
+        identity = check_identity_file(self.identity.text())
+        return self.name.text().strip(), user, address, port, identity
 
     def _accept(self) -> None:
         from app.errors import ModelbayError

@@ -236,7 +236,7 @@ class MainWindow(QMainWindow):
             "Pull every deployed service once a minute in the background, so a drift alert "
             "is shown even when its Monitoring page is not open"
         )
-        self.watch_action.setChecked(self.settings.value("monitoring/watch_all", True, bool))
+        self.watch_action.setChecked(bool(self.settings.value("monitoring/watch_all", True, bool)))
         self.watch_action.toggled.connect(self.set_alert_watch)
         theme_menu = view.addMenu("&Theme")
         self.theme_group = QActionGroup(self)

@@ -171,3 +171,72 @@ def test_verify_fails_with_exit_1_and_names_the_damage(
     assert "1 missing, 0 corrupt" in out
     assert "churn_model:1: churn_model.bin" in out
     assert err.startswith("error: the artifact store is damaged")
+
+
+def test_building_an_archived_version_names_what_to_do_instead(
+    capsys: pytest.CaptureFixture[str], model_file: Path
+) -> None:
+    run_json(capsys, "import", str(model_file), "--name", "churn")
+    run_json(capsys, "archive", "churn:1")
+    code, _, err = run(capsys, "build", "churn:1")
+    assert code == 1
+    assert err == (
+        "error: churn:1 is archived; build, serve or deploy a version that is not archived "
+        "(`modelbay list --all` shows each version's status)\n"
+    )
+
+
+def test_token_of_a_service_deployed_without_public_points_at_the_tunnel(
+    capsys: pytest.CaptureFixture[str], model_file: Path
+) -> None:
+    from app.config import Config
+    from app.registry import Registry
+    from app.registry.deployments import NewDeployment
+
+    run_json(capsys, "import", str(model_file), "--name", "churn")
+    registry = Registry.open(Config.from_environment())
+    try:
+        target = registry.get("churn:1")
+        registry.start_deployment(
+            NewDeployment(
+                host="prod", service="churn", target=target, image_id="sha256:0", image_tag="t"
+            )
+        )
+    finally:
+        registry.close()
+    code, _, err = run(capsys, "token", "churn@prod")
+    assert code == 1
+    assert err == (
+        "error: churn@prod is not public (deployed without --public) and needs no token; "
+        "reach it with modelbay tunnel churn@prod\n"
+    )
+
+
+def test_host_add_refuses_a_key_file_that_is_not_there(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = run(
+        capsys, "host", "add", "gpu", "--ssh", "root@gpu-1", "--identity", "/no/such/key"
+    )
+    assert code == 1
+    assert err == (
+        "error: /no/such/key does not exist; give the private key file (e.g. ~/.ssh/id_ed25519)\n"
+    )
+    public = tmp_path / "id_ed25519.pub"
+    public.write_text("ssh-ed25519 AAAA test\n")
+    code, out, err = run(
+        capsys, "host", "add", "gpu", "--ssh", "root@gpu-1", "--identity", str(public)
+    )
+    assert code == 1
+    assert err == (
+        f"error: {public} is a public key; give the private key file next to it "
+        f"({tmp_path / 'id_ed25519'})\n"
+    )
+    code, out, _ = run(capsys, "host", "list")
+    assert "gpu" not in out  # nothing was added
+    private = tmp_path / "id_ed25519"
+    private.write_text("not checked here: the login says if the key is wrong\n")
+    code, _, err = run(
+        capsys, "host", "add", "gpu", "--ssh", "root@gpu-1", "--identity", str(private)
+    )
+    assert code == 0, err

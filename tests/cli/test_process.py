@@ -165,3 +165,79 @@ def test_a_terminal_gets_a_progress_bar_and_a_pipe_does_not(tmp_path: Path) -> N
     assert piped.returncode == 0
     assert "importing" not in piped.stderr
     assert "%|" not in piped.stderr
+
+
+def test_a_library_log_record_goes_to_the_log_file_not_the_terminal(tmp_path: Path) -> None:
+    """paramiko logs (and prints a traceback of) a banner it cannot read: only the
+    `error:` line reaches the terminal, the rest the data home's log file."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def answer_like_a_web_server() -> None:
+        while True:
+            try:
+                peer, _ = listener.accept()
+            except OSError:
+                return
+            with peer:
+                peer.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    threading.Thread(target=answer_like_a_web_server, daemon=True).start()
+    home = tmp_path / "home"
+    try:
+        added = modelbay("host", "add", "web", "--ssh", f"root@127.0.0.1:{port}", home=home)
+        assert added.returncode == 0, added.stderr
+        trusted = modelbay("host", "trust", "web", home=home, stdin=subprocess.DEVNULL)
+    finally:
+        listener.close()
+    assert trusted.returncode == 1
+    assert trusted.stderr == (
+        f"error: 127.0.0.1:{port} answered, but no SSH conversation started (Error reading "
+        "SSH protocol banner); check that the port is the host's SSH port (usually 22)\n"
+    )
+    log = (home / "logs" / "modelbay.log").read_text()
+    assert "paramiko.transport: Exception (client): Error reading SSH protocol banner" in log
+    assert "modelbay error: 127.0.0.1" in log
+
+
+@pytest.mark.parametrize(
+    ("display", "reason"),
+    [
+        (None, "DISPLAY and WAYLAND_DISPLAY are unset"),
+        (":77", "DISPLAY=:77 cannot be reached, WAYLAND_DISPLAY is unset"),
+    ],
+)
+def test_the_app_without_a_display_says_so_instead_of_aborting(
+    tmp_path: Path, display: str | None, reason: str
+) -> None:
+    assert not Path("/tmp/.X11-unix/X77").exists()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"}
+    }
+    env["MODELBAY_HOME"] = str(tmp_path / "home")
+    if display is not None:
+        env["DISPLAY"] = display
+    for argv in (["gui"], []):  # `modelbay` alone opens the app too
+        result = subprocess.run(
+            [*MODELBAY, *argv], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 1
+        assert result.stderr == (
+            f"error: no display to open the window on ({reason}); run Modelbay from a desktop "
+            "session, or use the command line: modelbay --help\n"
+        )
+
+
+def test_platforms_without_a_desktop_need_no_display() -> None:
+    from app.ui import display_problem
+
+    assert display_problem({"QT_QPA_PLATFORM": "offscreen"}) is None
+    assert display_problem({"QT_QPA_PLATFORM": "xcb"}) == "DISPLAY and WAYLAND_DISPLAY are unset"
+    assert display_problem({"QT_QPA_PLATFORM": "xcb", "WAYLAND_DISPLAY": "wayland-0"}) == (
+        "DISPLAY is unset, QT_QPA_PLATFORM=xcb"
+    )

@@ -181,3 +181,29 @@ def test_damaged_files_are_refused_with_a_reason_or_still_recognised(
     assert not (damage is makers.truncated and key in TRUNCATION_DETECTED), (
         f"a truncated {key} was accepted as {found.format}"
     )
+
+
+def test_a_cut_onnx_file_is_named_as_people_write_the_format(
+    real_models: dict[str, Path], tmp_path: Path
+) -> None:
+    damaged = makers.truncated(real_models["onnx_sklearn"], tmp_path)
+    with pytest.raises(InvalidInputError) as refused:
+        inspect(damaged)
+    assert f"{damaged.name} looks like an ONNX file but cannot be read" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("format_id", "words"),
+    [
+        ("pickle", "a pickle file"),
+        ("onnx", "an ONNX file"),
+        ("xgboost-json", "an XGBoost JSON file"),
+        ("mlflow", "an MLflow file"),
+        ("lightgbm", "a LightGBM file"),
+        ("gzip-compressed", "a gzip-compressed file"),
+    ],
+)
+def test_formats_take_the_article_of_their_name(format_id: str, words: str) -> None:
+    from app.formats.recognise import a_format_file
+
+    assert a_format_file(format_id) == words

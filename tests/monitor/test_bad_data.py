@@ -245,3 +245,45 @@ def test_options_that_cannot_apply(options: DriftOptions, message: str) -> None:
     frame = pd.DataFrame({"x": [1.0, 2.0, 3.0] * 5, "colour": ["r", "g", "b"] * 5})
     with pytest.raises(InvalidInputError, match=message):
         compare_frames(frame, frame, options)
+
+
+@pytest.mark.parametrize(("separator", "kind"), [("\t", "tab"), (";", "semicolon")])
+def test_a_table_separated_by_something_else_than_commas(
+    tmp_path: Path, separator: str, kind: str
+) -> None:
+    text = GOOD.replace(",", separator)
+    error = _error(_write(tmp_path / "train.csv", text))
+    assert error.message == (
+        f"{tmp_path / 'train.csv'} looks {kind}-separated: its header line has {kind}s and no "
+        "commas"
+    )
+    assert error.hint == "save it comma-separated (CSV UTF-8), or as Parquet"
+
+
+def _excel_workbook(path: Path) -> Path:
+    """The parts of an .xlsx file that say what it is (what Excel writes, without cells)."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        archive.writestr("xl/workbook.xml", '<?xml version="1.0"?><workbook/>')
+        archive.writestr("xl/worksheets/sheet1.xml", '<?xml version="1.0"?><worksheet/>')
+    return path
+
+
+@pytest.mark.parametrize("name", ["train.xlsx", "train.csv"])  # renamed: judged by its bytes
+def test_an_excel_workbook_is_named_as_one(tmp_path: Path, name: str) -> None:
+    path = _excel_workbook(tmp_path / name)
+    error = _error(path)
+    assert error.message == f"{path} is an Excel workbook, not CSV"
+    assert error.hint == "save the sheet as CSV UTF-8 (or Parquet)"
+
+
+def test_a_zip_archive_is_not_taken_for_text(tmp_path: Path) -> None:
+    import zipfile
+
+    path = tmp_path / "tables.csv"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("train.csv", GOOD)
+    error = _error(path)
+    assert error.message == f"{path} is a zip archive, not CSV"

@@ -331,3 +331,46 @@ def test_models_sort_on_every_column_and_search_tags(registry: Registry, tmp_pat
     assert names(limit=1, offset=1, order_by="name", descending=False) == ["bravo"]
     with pytest.raises(InvalidInputError, match="cannot sort models by 'colour'"):
         registry.list_models(order_by="colour")
+
+
+def _stored_blobs(registry: Registry) -> list[Path]:
+    return sorted(p for p in (registry.store.root / "blobs").rglob("*") if p.is_file())
+
+
+def test_a_refused_import_leaves_nothing_in_the_store(registry: Registry, tmp_path: Path) -> None:
+    from tests.formats import makers
+
+    good = makers.sklearn_pickle(tmp_path / "good")
+    registry.import_path(good, name="churn")
+    before = _stored_blobs(registry)
+    damaged = [
+        makers.truncated(good, tmp_path / "cut-pickle"),
+        makers.truncated(makers.sklearn_joblib(tmp_path / "joblib"), tmp_path / "cut-joblib"),
+        makers.garbage_tail(good, tmp_path / "garbage-pickle"),
+        makers.truncated(makers.onnx_from_sklearn(tmp_path / "onnx"), tmp_path / "cut-onnx"),
+    ]
+    for path in damaged:
+        with pytest.raises(InvalidInputError, match="cannot be read"):
+            registry.import_path(path, name="churn")
+    assert _stored_blobs(registry) == before  # 4 refused imports: 0 files left behind
+    assert [v.ref for v in registry.list_versions(latest_only=False)] == ["churn:1"]
+
+
+def test_a_refused_folder_keeps_the_files_other_versions_use(
+    registry: Registry, tmp_path: Path
+) -> None:
+    from tests.formats import makers
+
+    good = makers.sklearn_pickle(tmp_path / "good")
+    kept = registry.import_path(good, name="churn")
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "model.pkl").write_bytes(good.read_bytes())  # the same bytes as churn:1
+    (folder / "scaler.pkl").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    (folder / "notes.txt").write_text("trained on the March data\n")
+    before = _stored_blobs(registry)
+    with pytest.raises(InvalidInputError, match=r"scaler\.pkl in the folder looks like a pickle"):
+        registry.import_path(folder, name="churn-run")
+    assert _stored_blobs(registry) == before
+    assert registry.store.has(kept.files[0].sha256)
+    assert registry.verify().ok

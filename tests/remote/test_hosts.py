@@ -17,9 +17,16 @@ import pytest
 from app.config import Config
 from app.errors import InvalidInputError
 from app.registry import Registry
-from app.remote.hosts import check_host, parse_ssh_target, trust_host
+from app.remote.hosts import FingerprintMismatch, check_host, parse_ssh_target, trust_host
 from app.remote.secrets import SecretStore, passphrase_entry
-from app.remote.ssh import AuthFailed, HostKeyChanged, HostUnreachable, UnknownHostKey, connect
+from app.remote.ssh import (
+    AuthFailed,
+    ConnectionLost,
+    HostKeyChanged,
+    HostUnreachable,
+    UnknownHostKey,
+    connect,
+)
 from tests.remote.conftest import add_test_host
 from tests.remote_host import RemoteHost
 
@@ -52,8 +59,18 @@ def test_unknown_key_is_shown_then_trusted_only_when_the_fingerprint_matches(
     assert (result["ok"], result["host_key"]) == (False, "unknown")
     assert result["shown_fingerprint"] == remote_host.host_key_fingerprint
 
-    with pytest.raises(HostKeyChanged):  # a fingerprint that is not the host's: refused
-        trust_host(host_registry, "test-host", fingerprint="SHA256:" + "A" * 43)
+    wrong = "SHA256:" + "A" * 43
+    with pytest.raises(FingerprintMismatch) as mismatch:  # not the host's fingerprint: refused
+        trust_host(host_registry, "test-host", fingerprint=wrong)
+    assert mismatch.value.message == (
+        f"the host test-host shows {remote_host.host_key_fingerprint}, not the fingerprint "
+        f"you gave ({wrong})"
+    )
+    assert mismatch.value.hint == (
+        "check you copied the fingerprint of this host's key (ssh-keygen -lf "
+        "/etc/ssh/ssh_host_*_key.pub on the host); if you did, do not trust it: someone may be "
+        "between you and the host"
+    )
     with pytest.raises(UnknownHostKey):  # nobody confirmed: nothing trusted
         trust_host(host_registry, "test-host", confirm=lambda _t, _f: False)
     assert host_registry.get_host("test-host").host_key is None
@@ -84,6 +101,9 @@ def test_a_changed_host_key_is_refused_as_a_possible_attack(
     result = check_host(host_registry, "test-host")
     assert result["host_key"] == "changed"
     assert not result["authenticated"]
+    with pytest.raises(HostKeyChanged) as still_changed:  # a wrong fingerprint: the change
+        trust_host(host_registry, "test-host", fingerprint="SHA256:" + "B" * 43)
+    assert (still_changed.value.expected, still_changed.value.actual) == (old, new)
     trust_host(host_registry, "test-host", fingerprint=new)  # the person checked it
     assert check_host(host_registry, "test-host")["ok"]
 
@@ -238,3 +258,100 @@ def test_host_commands_from_the_cli(
     assert "ok" in listed.stdout
     assert modelbay("host", "remove", "lab").returncode == 0
     assert "no hosts yet" in modelbay("host", "list").stderr
+
+
+@pytest.mark.integration
+def test_a_key_whose_passphrase_cannot_be_asked_is_named_not_blamed_on_the_host(
+    remote_host: RemoteHost, host_registry: Registry, tmp_path: Path
+) -> None:
+    key = tmp_path / "locked_key"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "s3cret pass", "-f", str(key)], check=True
+    )
+    keys = remote_host.state_dir / "authorized_keys" / "root"
+    keys.write_text(keys.read_text() + key.with_suffix(".pub").read_text())
+    add_test_host(host_registry, remote_host, "locked", identity=key)
+    SecretStore.open().delete(passphrase_entry(str(key)))
+    label = f"root@{remote_host.address}:{remote_host.port}"
+    for prompt in (None, lambda _text: "not the passphrase"):  # no terminal; a wrong answer
+        result = check_host(host_registry, "locked", prompt=prompt)
+        assert (result["reachable"], result["authenticated"]) == (True, False)
+        assert result["error"] == (
+            f"cannot log in to {label}: {key} needs its passphrase and there is no terminal to "
+            "ask on (or the passphrase was wrong)"
+        )
+        assert result["hint"] == (
+            "run modelbay host check locked in a terminal (it is then kept in the OS keyring), "
+            f"or ssh-add {key}"
+        )
+        assert "authorized_keys" not in result["hint"]
+
+
+@pytest.mark.integration
+def test_a_connection_cut_between_two_commands_is_told_in_words(
+    remote_host: RemoteHost, host_registry: Registry
+) -> None:
+    import threading
+    import time
+
+    add_test_host(host_registry, remote_host)
+    with connect(host_registry.get_host("test-host")) as session:
+        assert session.run("echo ok").text.strip() == "ok"
+        caught: list[BaseException] = []
+
+        def wait_on_the_host() -> None:
+            try:
+                session.run("sleep 30")
+            except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+                caught.append(exc)
+
+        waiting = threading.Thread(target=wait_on_the_host)
+        waiting.start()
+        time.sleep(0.5)  # the command runs
+        assert remote_host.drop_connections() >= 1  # as a network failure would
+        waiting.join(timeout=20)
+        assert len(caught) == 1
+        assert isinstance(caught[0], ConnectionLost)
+        assert caught[0].message.startswith(
+            "the connection to test-host broke while `sleep 30` ran ("
+        )
+        deadline = time.monotonic() + 10
+        while session.alive and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for start in (lambda: session.open_exec("docker load"), lambda: session.run("docker load")):
+            with pytest.raises(ConnectionLost) as lost:
+                start()
+            assert lost.value.message.startswith(
+                "the connection to test-host broke before `docker load` could start ("
+            )
+            assert lost.value.hint == (
+                "check that test-host is up and reachable (modelbay host check test-host), then "
+                "run the command again: it connects anew and starts the step over"
+            )
+
+
+@pytest.mark.integration
+def test_a_refused_forward_is_logged_to_the_file_not_printed(
+    remote_host: RemoteHost,
+    host_registry: Registry,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """What a deploy's health probes do before the container listens: paramiko logs
+    "Secsh channel N open FAILED" at ERROR; the command line sends it to the log file."""
+    import paramiko
+
+    from app.logs import logging_to_file
+
+    add_test_host(host_registry, remote_host)
+    with (
+        logging_to_file(tmp_path / "logs") as log_file,
+        connect(host_registry.get_host("test-host")) as session,
+        pytest.raises(paramiko.ChannelException),
+    ):
+        session.transport.open_channel(
+            "direct-tcpip", ("127.0.0.1", remote_host.closed_port), ("127.0.0.1", 0)
+        )
+    assert log_file is not None
+    assert "open FAILED: Connection refused: Connect failed" in log_file.read_text()
+    assert "open FAILED" not in capfd.readouterr().err

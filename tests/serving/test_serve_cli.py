@@ -80,3 +80,36 @@ def test_serve_refuses_with_a_reason(
     else:
         assert err.startswith("error: m:1 is in the unknown format, which the serving runtime")
     assert not (tmp_path / "x").exists()
+
+
+def test_serve_on_a_port_in_use_says_so_before_serving(config: Config, tmp_path: Path) -> None:
+    import socket
+
+    with Registry.open(config) as registry:
+        registry.import_path(makers.sklearn_joblib(tmp_path / "m"), name="iris")
+    env = {**os.environ, "MODELBAY_HOME": str(config.home)}
+    with socket.create_server(("127.0.0.1", 0)) as taken:  # another program listens there
+        port = taken.getsockname()[1]
+        served = subprocess.run(
+            [sys.executable, "-m", "app", "serve", "iris:1", "--port", str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert served.returncode == 1
+        assert served.stderr == (
+            f"error: port {port} on 127.0.0.1 is already in use; pick another with --port\n"
+        )
+        folders = (config.home / "serving").iterdir()  # the model folder serve wrote
+        folder = next(f for f in folders if not f.name.endswith("-state"))  # runtime alone
+        runtime = subprocess.run(
+            [sys.executable, "-m", "app.serving", "--model-dir", str(folder), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert runtime.returncode == 1
+        assert runtime.stderr == (
+            f"error: port {port} on 127.0.0.1 is already in use; pick another with --port\n"
+        )

@@ -215,3 +215,21 @@ def test_disk_full_is_a_store_error_and_cleans_up(
     assert opened
     assert list((store.root / "tmp").iterdir()) == []
     assert [p for p in (store.root / "blobs").rglob("*") if p.is_file()] == []
+
+
+def test_ingest_says_which_blobs_it_added_and_remove_deletes_them(
+    store: ArtifactStore, tmp_path: Path
+) -> None:
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "old.bin").write_bytes(b"stored before" * 100)
+    (folder / "new.bin").write_bytes(b"stored now" * 100)
+    old_sha, _ = store.put_file(folder / "old.bin")
+    ingested = store.ingest(folder)
+    new_sha = hashlib.sha256((folder / "new.bin").read_bytes()).hexdigest()
+    assert ingested.created == {new_sha}  # old.bin was there already
+    assert store.ingest(folder / "new.bin").created == frozenset()
+    assert store.remove(ingested.created) == 1
+    assert not store.has(new_sha)
+    assert store.has(old_sha)
+    assert store.remove([new_sha]) == 0  # gone already: nothing to do

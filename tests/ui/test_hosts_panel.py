@@ -43,6 +43,12 @@ def test_add_a_host_trust_its_key_and_see_it_green(
     dialog._accept()
     assert "is not an SSH address" in dialog.error.text()  # stays open, says why
     dialog.ssh.setText(f"root@{remote_host.address}")
+    dialog.identity.setText("/no/such/key")
+    dialog._accept()
+    assert dialog.error.text() == (
+        "/no/such/key does not exist (give the private key file (e.g. ~/.ssh/id_ed25519))"
+    )
+    assert dialog.isVisible()
     dialog.identity.setText(str(remote_host.identity_file))
     dialog._accept()
 
