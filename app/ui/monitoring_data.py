@@ -198,22 +198,35 @@ class Columns:
         self.length = needed
 
 
+SETTLE_BUCKETS = 16
+"""Complete buckets the newest part of a curve holds before they join its settled part."""
+
+
 class PeakView:
     """Columns from one row on, reduced to the largest and smallest value of each bucket of
-    ``bucket`` rows (pyqtgraph's "peak" downsampling), kept up to date as rows arrive.
+    ``bucket`` rows (pyqtgraph's "peak" downsampling), kept up to date as rows arrive, in
+    two parts: the settled buckets and the newest ones.
 
     pyqtgraph reduces a curve's every visible point on each ``setData``: a day of 1-second
     windows is 86,400 points per curve, 20 curves, every second. Here a new window costs
     the reduction of its own bucket only, and a curve whose reduced points did not change
     (the new value lies within its bucket's range) needs no ``setData`` and no repaint.
+
+    The plots draw the two parts as two items: a new window changes only the newest part
+    (the incomplete bucket and up to ``settle`` complete ones before it, a strip a few
+    dozen pixels wide at the right edge), so only that strip is painted again. Every
+    ``settle`` complete buckets the newest part joins the settled one (one full repaint).
+    With ``bucket`` 1 (fewer rows than pixel columns) every row is a bucket of one point.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, settle: int = SETTLE_BUCKETS) -> None:
+        self.settle = max(1, settle)
         self.bucket = 0  # rows per bucket; 0: not built; 1: the rows as they are
         self.start = 0  # the row (in the columns) where the first bucket begins
         self.dropped = 0  # Columns.dropped when built: other values mean rows moved
         self.keys: list[str] = []
         self.done = 0  # complete buckets reduced
+        self.settled = 0  # complete buckets in the settled part
         self.x: Any = np.empty(0)
         self.y: dict[str, Any] = {}
         self.tail: dict[str, tuple[float, float]] = {}
@@ -223,20 +236,24 @@ class PeakView:
         return self.bucket == 0 or self.dropped != columns.dropped or list(keys) != self.keys
 
     def build(self, columns: Columns, keys: Sequence[str], start: int, bucket: int) -> None:
+        """Reduce the rows from ``start`` on; every complete bucket is settled."""
         self.bucket, self.start, self.dropped = max(1, bucket), max(0, start), columns.dropped
         self.keys = list(keys)
-        self.done = 0
+        self.done = self.settled = 0
         self.x = np.empty(0)
         self.y = {key: np.empty(0) for key in self.keys}
         self.tail = {}
         self.tail_x = math.nan
         self.extend(columns)
+        self.settled = self.done
 
-    def extend(self, columns: Columns) -> set[str]:
-        """Reduce the rows that arrived since; the keys whose reduced points changed."""
+    def extend(self, columns: Columns) -> tuple[set[str], set[str]]:
+        """Reduce the rows that arrived since: (the keys whose settled points changed, the
+        keys whose newest points changed)."""
         size, rows = self.bucket, len(columns)
         if size == 1:
-            return set(self.keys)
+            done, self.done = self.done, max(0, rows - self.start)
+            return self._settle(set(self.keys) if self.done > done else set())
         full = max(0, (rows - self.start) // size)
         changed: set[str] = set()
         if full > self.done:
@@ -263,16 +280,44 @@ class PeakView:
         elif self.tail:
             changed.update(self.tail)
             self.tail = {}
-        return changed
+        return self._settle(changed)
 
-    def data(self, columns: Columns, key: str) -> tuple[Any, Any]:
-        """The points to draw for ``key``."""
+    def _settle(self, changed: set[str]) -> tuple[set[str], set[str]]:
+        if self.done - self.settled < self.settle:
+            return set(), changed
+        self.settled = self.done
+        return set(self.keys), set(self.keys)
+
+    def _points(self, buckets: int) -> int:
+        return buckets if self.bucket == 1 else 2 * buckets
+
+    def settled_data(self, columns: Columns, key: str) -> tuple[Any, Any]:
+        """The points of the settled buckets of ``key``."""
+        end = self._points(self.settled)
         if self.bucket == 1:
-            return columns.times[self.start :], columns.view(key)[self.start :]
+            rows = slice(self.start, self.start + end)
+            return columns.times[rows], columns.view(key)[rows]
+        return self.x[:end], self.y[key][:end]
+
+    def newest_data(self, columns: Columns, key: str) -> tuple[Any, Any]:
+        """The points after the settled ones of ``key``, from the last settled point on (the
+        two parts join there)."""
+        first = max(0, self._points(self.settled) - 1)
+        if self.bucket == 1:
+            rows = slice(self.start + first, len(columns))
+            return columns.times[rows], columns.view(key)[rows]
+        x, y = self.x[first:], self.y[key][first:]
         tail = self.tail.get(key)
         if tail is None:
-            return self.x, self.y[key]
-        return np.append(self.x, (self.tail_x, self.tail_x)), np.append(self.y[key], tail)
+            return x, y
+        return np.append(x, (self.tail_x, self.tail_x)), np.append(y, tail)
+
+    def data(self, columns: Columns, key: str) -> tuple[Any, Any]:
+        """All the points to draw for ``key``."""
+        x, y = self.settled_data(columns, key)
+        newer_x, newer_y = self.newest_data(columns, key)
+        skip = 1 if len(x) else 0  # the point where the two parts join
+        return np.concatenate([x, newer_x[skip:]]), np.concatenate([y, newer_y[skip:]])
 
 
 def _same(a: tuple[float, float], b: tuple[float, float] | None) -> bool:

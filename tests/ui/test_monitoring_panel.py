@@ -23,7 +23,15 @@ from app.config import Config
 from app.monitor import live
 from app.registry import Registry
 from app.ui.jobs import JobQueue
-from app.ui.monitoring_data import TIME, Columns, PeakView, block_of, traffic_between
+from app.ui.monitoring_data import (
+    DRIFT,
+    SETTLE_BUCKETS,
+    TIME,
+    Columns,
+    PeakView,
+    block_of,
+    traffic_between,
+)
 from app.ui.monitoring_panel import MonitoringPanel
 from tests.ui.heartbeat import Heartbeat
 from tests.ui.monitoring_fixtures import (
@@ -143,8 +151,8 @@ def test_stored_windows_are_drawn_one_curve_per_feature_and_drift_stands_out(
     assert len([item for item in in_plot if item in dashboard.curves.values()]) == 4
     stored = registry.monitor_windows(HOST, SERVICE)
     assert len(stored) == 30 == panel.stored
-    for name, curve in dashboard.curves.items():
-        x, y = curve.getOriginalDataset()
+    for name in dashboard.curves:
+        x, y = dashboard.drawn(DRIFT + name)
         assert len(x) == len(y) == 30
         np.testing.assert_allclose(y, scores(registry, name), equal_nan=True)
     assert x[0] == pytest.approx(START)
@@ -179,12 +187,12 @@ def test_stored_windows_are_drawn_one_curve_per_feature_and_drift_stands_out(
 
     # predictions (quantiles of the sampled predictions) and traffic, per window
     assert sorted(dashboard.prediction_curves) == ["p10", "p50", "p90"]
-    medians = dashboard.prediction_curves["p50"].getOriginalDataset()[1]
+    medians = dashboard.drawn("p50")[1]
     assert len(medians) == 30
     assert np.nanmean(medians[-10:]) > np.nanmean(medians[:20])  # tenure up: churn scores up
-    requests = dashboard.requests_curve.getOriginalDataset()[1]
+    requests = dashboard.drawn("requests_per_s")[1]
     np.testing.assert_allclose(requests, [w.requests / w.seconds for w in stored])
-    errors = dashboard.errors_curve.getOriginalDataset()[1]
+    errors = dashboard.drawn("errors_per_s")[1]
     assert errors[-1] == pytest.approx(4 / 60)
 
 
@@ -223,7 +231,7 @@ def test_an_unreachable_host_is_said_and_the_plots_stay(
     assert panel.stack.currentWidget() is panel.plots_page
     dashboard = panel.dashboard
     assert dashboard is not None
-    assert all(len(c.getOriginalDataset()[0]) == 30 for c in dashboard.curves.values())
+    assert all(len(dashboard.drawn(DRIFT + n)[0]) == 30 for n in dashboard.curves)
     assert panel.pull_button.isEnabled()
 
     # a host that accepts the connection and then says nothing: the pull waits on SSH in
@@ -246,7 +254,7 @@ def test_an_unreachable_host_is_said_and_the_plots_stay(
         with qtbot.waitSignal(panel.sig_pulled, timeout=30_000):
             silent.close()  # the pending connection is reset: the pull fails
     assert panel.status_line.text().startswith("unreachable: ")
-    assert all(len(c.getOriginalDataset()[0]) == 30 for c in dashboard.curves.values())
+    assert all(len(dashboard.drawn(DRIFT + n)[0]) == 30 for n in dashboard.curves)
 
 
 def test_windows_stored_by_a_pull_are_appended_and_a_hole_is_a_gap(
@@ -268,11 +276,10 @@ def test_windows_stored_by_a_pull_are_appended_and_a_hole_is_a_gap(
     )
     with qtbot.waitSignal(panel.sig_appended, timeout=10_000):
         panel.apply_result(pull_result(new_windows=10))
-    tenure = dashboard.curves["tenure"]
-    qtbot.waitUntil(lambda: len(tenure.getOriginalDataset()[0]) == 41, timeout=5000)
+    qtbot.waitUntil(lambda: len(dashboard.drawn("drift:tenure")[0]) == 41, timeout=5000)
     assert id(dashboard.curves["tenure"]) == first  # the same curve, new data
     assert panel.stored == 40
-    x, y = dashboard.curves["tenure"].getOriginalDataset()
+    x, y = dashboard.drawn("drift:tenure")
     assert np.isnan(y[30])
     assert x[29] < x[30] < x[31]
     assert x[31] == pytest.approx(later)
@@ -503,16 +510,87 @@ def test_peaks_are_reduced_once_and_kept_up_to_date_window_by_window() -> None:
     assert x[0] == x[1] == pytest.approx(4.5)
     # a new row inside the range of its (new, partial) bucket, then one that widens it
     columns.append({TIME: np.asarray([1000.0]), "a": np.asarray([0.5])})
-    assert peaks.extend(columns) == {"a"}  # a new bucket
+    assert peaks.extend(columns) == (set(), {"a"})  # a new bucket: only the newest points
     columns.append({TIME: np.asarray([1001.0]), "a": np.asarray([0.2])})
-    assert peaks.extend(columns) == {"a"}  # its minimum moved
+    assert peaks.extend(columns) == (set(), {"a"})  # its minimum moved
     columns.append({TIME: np.asarray([1002.0]), "a": np.asarray([0.3])})
-    assert peaks.extend(columns) == set()  # within: nothing to draw again
+    assert peaks.extend(columns) == (set(), set())  # within: nothing to draw again
     x, y = peaks.data(columns, "a")
     assert list(y[-2:]) == [0.5, 0.2]
     assert x[-1] == pytest.approx(1001.0)
     assert peaks.stale(columns, ["a"]) is False
     assert peaks.stale(columns, ["a", "b"]) is True
+    # drawn in two parts: the settled buckets, and the newest from the last settled point on
+    settled_x, settled_y = peaks.settled_data(columns, "a")
+    newest_x, newest_y = peaks.newest_data(columns, "a")
+    assert len(settled_x) == 200
+    assert (newest_x[0], newest_y[0]) == (settled_x[-1], settled_y[-1])
+    assert list(newest_y[1:]) == [0.5, 0.2]
+    # complete buckets stay in the newest part until there are SETTLE_BUCKETS of them
+    settled = []
+    for row in range(1003, 1000 + 10 * SETTLE_BUCKETS + 5):
+        columns.append({TIME: np.asarray([float(row)]), "a": np.asarray([float(row % 7)])})
+        changed = peaks.extend(columns)
+        if changed[0]:
+            settled.append(row)
+            assert changed == ({"a"}, {"a"})
+    assert settled == [1000 + 10 * SETTLE_BUCKETS - 1]  # once, when the 16th one completed
+    assert len(peaks.settled_data(columns, "a")[0]) == 200 + 2 * SETTLE_BUCKETS
+    whole_x, whole_y = peaks.data(columns, "a")
+    assert len(whole_x) == 200 + 2 * SETTLE_BUCKETS + 2  # and the incomplete bucket
+    fresh = PeakView()
+    fresh.build(columns, ["a"], start=0, bucket=10)
+    np.testing.assert_array_equal(fresh.data(columns, "a")[1], whole_y)
+
+
+def test_a_new_window_repaints_a_strip_and_leaves_the_picture_a_full_repaint_makes(
+    qtbot: QtBot, panel: MonitoringPanel
+) -> None:
+    """The newest points have an item of their own that marks only the pixel columns that
+    changed: Qt paints a strip at the right, and what the window shows afterwards is what
+    painting everything again shows (no stale pixels)."""
+    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtGui import QRegion
+
+    from tests.benchmarks.monitoring_dashboard import one_window, synthetic_day
+
+    dashboard = panel.ensure_dashboard()
+    panel.stack.setCurrentWidget(panel.plots_page)
+    block, names = synthetic_day(6, 3 * 3600, START)
+    dashboard.append(block)
+    dashboard.set_visible_seconds(3600)
+    qtbot.wait(50)
+    view = dashboard.graphics
+    painted: list[QRegion] = []
+
+    class Paints(QObject):
+        def eventFilter(self, _watched: QObject, event: QEvent) -> bool:
+            if event.type() == QEvent.Type.Paint:
+                painted.append(QRegion(event.region()))  # type: ignore[attr-defined]
+            return False
+
+    paints = Paints()
+    view.viewport().installEventFilter(paints)
+    rng = np.random.default_rng(5)
+    plot_area = view.mapFromScene(dashboard.drift_plot.getViewBox().sceneBoundingRect())
+    area = plot_area.boundingRect()
+    narrow = 0
+    for _ in range(3 * 9 * SETTLE_BUCKETS):  # through folds of the newest points
+        moment = float(dashboard.windows.times[-1]) + 1
+        dashboard.append(one_window(names, moment, len(dashboard.windows), rng))
+        painted.clear()
+        dashboard.redraw()
+        qtbot.wait(1)
+        width = max((r.boundingRect().width() for r in painted), default=0)
+        narrow += width < area.width() / 4
+    assert narrow > 2 * 9 * SETTLE_BUCKETS  # most updates painted a strip, not the plot
+    window = view.window().windowHandle()
+    shown = window.screen().grabWindow(window.winId()).toImage()
+    view.viewport().repaint()
+    again = window.screen().grabWindow(window.winId()).toImage()
+    assert not shown.isNull()
+    view.viewport().removeEventFilter(paints)
+    assert shown == again
 
 
 def test_a_block_breaks_at_holes_and_skips_windows_held_already(
