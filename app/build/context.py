@@ -6,16 +6,18 @@ The context is a tar stream (never a folder the user could edit half-way):
     requirements.lock        hash-pinned, from the wheelhouse
     wheels/                  exactly the wheels the lock names
     runtime/app/serving/     the serving runtime, as this Modelbay ships it
-    model/                   the version's files + modelbay.json (+ profile.json)
 
 Every entry has a fixed owner, mode and modification time, so the same inputs
 give byte-identical contexts and Docker's layer cache hits on a rebuild.
 
 The Dockerfile's layers run from what changes least to what changes most:
 base image, dependencies (built in a separate stage, so the wheels themselves
-never reach the final image), runtime, settings that hold for every image,
-model files, labels. A new version of a model with the same dependencies
-reuses every layer up to the model's.
+never reach the final image), runtime, settings that hold for every image.
+That is the *runtime image*, shared by every model with the same base image
+and dependencies. The model's files, its tag and its labels are not Docker's
+work: Modelbay adds them on top itself (app/build/model_image.py), so a new
+version of a model reuses every layer below its own and can be shipped without
+``docker save``.
 """
 
 from __future__ import annotations
@@ -71,10 +73,15 @@ def labels(metadata: Mapping[str, Any], lock: Lock, runtime_sha256: str) -> dict
     }
 
 
-def dockerfile(base_image: str, image_labels: Mapping[str, str], tag: str) -> str:
-    label_lines = " \\\n      ".join(
-        f"{key}={json.dumps(value)}" for key, value in sorted(image_labels.items())
-    )
+def runtime_tag(base_image_id: str, lock_sha256: str, runtime_sha256: str) -> str:
+    """The tag of the runtime image these inputs make: it keeps the image (and Docker's build
+    cache below it) from being pruned while no model image refers to it as a parent."""
+    key = hashlib.sha256(f"{base_image_id}\0{lock_sha256}\0{runtime_sha256}".encode())
+    return f"modelbay/runtime:{key.hexdigest()[:16]}"
+
+
+def dockerfile(base_image: str) -> str:
+    """The runtime image's Dockerfile (the model goes on top of it: app/build/model_image.py)."""
     health = (
         "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' "
         "% os.environ.get('MODELBAY_PORT', '8000'), timeout=3)"
@@ -114,9 +121,6 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \\
   CMD ["python3", "-c", {json.dumps(health)}]
 STOPSIGNAL SIGTERM
 CMD ["python3", "-m", "app.serving"]
-COPY model/ /opt/modelbay/model/
-ENV MODELBAY_IMAGE_TAG={json.dumps(tag)}
-LABEL {label_lines}
 """
 
 
@@ -149,7 +153,6 @@ def write_context(
     lock: Lock,
     wheelhouse: Wheelhouse,
     runtime: list[ContextFile],
-    model_dir: Path,
 ) -> None:
     """Write the build context as an uncompressed tar stream to ``destination``."""
     with tarfile.open(fileobj=destination, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -163,13 +166,6 @@ def write_context(
         _add_dir(tar, "runtime/app/serving")
         for item in runtime:
             _add_bytes(tar, item.arcname, item.data, item.mode)
-        _add_dir(tar, "model")
-        for path in sorted(model_dir.rglob("*")):
-            relative = path.relative_to(model_dir).as_posix()
-            if path.is_dir():
-                _add_dir(tar, f"model/{relative}")
-            elif path.is_file():
-                _add_path(tar, f"model/{relative}", path, 0o644)
 
 
 def spooled() -> IO[bytes]:

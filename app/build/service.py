@@ -3,7 +3,9 @@
 Steps, each reported to ``progress`` and ``log`` and cancellable in between:
 check the version may be served, work out its dependencies, probe the base
 image's Python, lock the dependencies into a wheelhouse (cached), write the
-build context, build, smoke-test the image, record the build in the registry.
+build context, build the runtime image with Docker, put the model layer on top
+of it (app/build/model_image.py), smoke-test the image, record the build in the
+registry.
 
 Once Docker has started building, the outcome is recorded whatever it is
 (verified, built without a smoke test, failed with the reason, cancelled), so
@@ -110,29 +112,34 @@ def build_image(
     client = engine.connect()
     try:
         lock = job.lock(client, requirements)
+        runtime = ctx.runtime_files()
+        runtime_sha256 = ctx.digest(runtime)
         with ctx.spooled() as context_file:
-            job.write_context(context_file, lock)
+            job.write_context(context_file, lock, runtime)
             try:
                 output = engine.build(
                     client,
                     context_file,
-                    tag=job.tag,
+                    tag=ctx.runtime_tag(job.base_image_id, lock.sha256, runtime_sha256),
                     log=job.say,
                     progress=lambda d, t, m: job.phases.report("build", d, t, m),
                     cancel=cancel,
                 )
+                cancel.raise_if_cancelled()
+                image_id = job.add_model(client, output.image_id, lock, runtime_sha256)
             except (Cancelled, KeyboardInterrupt):
                 job.record("cancelled", lock, error="cancelled by the user")
                 raise
             except ModelbayError as exc:
                 job.record("failed", lock, error=str(exc))
                 raise
-        facts = engine.image_facts(client, output.image_id)
+        facts = engine.image_facts(client, image_id)
         job.say(
-            f"built {job.tag} ({output.image_id[:19]}), {output.cached_steps} of "
-            f"{output.steps} steps from cache, {facts['size'] / 1e6:.0f} MB"
+            f"built {job.tag} ({image_id[:19]}): runtime image {output.image_id[:19]} "
+            f"({output.cached_steps} of {output.steps} steps from cache) + the model layer, "
+            f"{facts['size'] / 1e6:.0f} MB"
         )
-        facts["image_id"] = output.image_id
+        facts["image_id"] = image_id
         if not job.options.smoke_test:
             return job.record("built", lock, facts=facts)
         return job.smoke(client, lock, facts)
@@ -201,23 +208,40 @@ class _Job:
         self.cancel.raise_if_cancelled()
         return lock
 
-    def write_context(self, destination: IO[bytes], lock: Lock) -> None:
+    def write_context(
+        self, destination: IO[bytes], lock: Lock, runtime: list[ctx.ContextFile]
+    ) -> None:
         self.phases.report("context", 0, 1, "writing the build context")
-        runtime = ctx.runtime_files()
-        labels = ctx.labels(model_metadata(self.info), lock, ctx.digest(runtime))
+        ctx.write_context(
+            destination,
+            dockerfile_text=ctx.dockerfile(self.base_image),
+            lock=lock,
+            wheelhouse=Wheelhouse(self.config.cache_dir),
+            runtime=runtime,
+        )
+        self.cancel.raise_if_cancelled()
+
+    def add_model(self, client: Any, runtime_id: str, lock: Lock, runtime_sha256: str) -> str:
+        """The model layer, tag and labels on top of the runtime image; the image's id."""
+        from .model_image import ImageCache, compose
+
+        metadata = model_metadata(self.info)
+        self.phases.report("build", 1, 1, "adding the model layer")
         with tempfile.TemporaryDirectory(prefix="build-", dir=_scratch(self.config)) as scratch:
             model_dir = write_model_folder(
                 self.registry, self.info, Path(scratch) / "model", profile=self.options.profile
             )
-            ctx.write_context(
-                destination,
-                dockerfile_text=ctx.dockerfile(self.base_image, labels, self.tag),
-                lock=lock,
-                wheelhouse=Wheelhouse(self.config.cache_dir),
-                runtime=runtime,
-                model_dir=model_dir,
+            parts = compose(
+                client,
+                runtime_id,
+                model_dir,
+                ImageCache(self.config.cache_dir),
+                tag=self.tag,
+                labels=ctx.labels(metadata, lock, runtime_sha256),
+                model_sha256=str(metadata["sha256"]),
             )
-        self.cancel.raise_if_cancelled()
+        self.say(f"model layer: {parts.layer_size() / 1e6:.1f} MB, image {parts.image_id[:19]}")
+        return parts.image_id
 
     def smoke(self, client: Any, lock: Lock, facts: dict[str, Any]) -> BuildInfo:
         from .smoke import sample_request, smoke_test

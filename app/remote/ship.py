@@ -6,11 +6,15 @@
    of layer diff ids; the longest prefix of our chain that one of them shares
    is what the host holds (``docker load`` reuses a layer only with the same
    chain below it, so only a shared prefix counts).
-3. ``docker save`` of the image streams through a filter (app/remote/archive.py)
-   that drops the ``layer.tar`` of each held layer (its folder is known from
-   earlier archives, or the tar is hashed: a diff id is the SHA-256 of the layer
-   tar) and into ``docker load`` on the host.
-4. The host's image id must equal ours, else the ship failed.
+3. When the host holds every layer but the model's and Modelbay composed the
+   image itself (app/build/model_image.py keeps its configuration and model
+   layer in the cache), a small archive of those goes to ``docker load`` on the
+   host: no ``docker save`` at all.
+4. Otherwise ``docker save`` of the image streams through a filter
+   (app/remote/archive.py) that drops the ``layer.tar`` of each held layer (its
+   folder is known from earlier archives, or the tar is hashed: a diff id is
+   the SHA-256 of the layer tar) and into ``docker load`` on the host.
+5. The host's image id must equal ours, else the ship failed.
 
 ``docker load`` unpacks the whole archive before it registers anything, so a
 transfer cut halfway (cancel, a dropped connection, a killed process) leaves
@@ -23,14 +27,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
+from app.build.model_image import ImageCache, ImageParts
 from app.config import Config
 from app.errors import Cancelled, ConflictError, ModelbayError
 from app.progress import NEVER_CANCELLED, CancelToken, ProgressCallback, no_progress
 
 from .archive import LayerFolders, filter_archive
-from .docker_remote import RemoteDockerError, check_docker, docker_client
+from .docker_remote import MAX_API_VERSION, RemoteDockerError, check_docker, docker_client
 from .secrets import SecretPrompt, SecretStore
 from .ssh import connect
 
@@ -39,9 +44,13 @@ if TYPE_CHECKING:
 
     from app.registry import Registry
 
+    from .docker_remote import RemoteDocker
     from .ssh import SSHSession
 
 CHUNK = 1 << 20
+# Below this, a ship does not first ask how much space the host has (a few remote commands):
+# `docker load` would report a full disk just as clearly.
+SPACE_CHECK_FROM = 64 << 20
 
 
 class ShipFailed(ModelbayError):
@@ -83,21 +92,47 @@ class ShipResult:
         }
 
 
+T = TypeVar("T")
+
+
 def image_to_ship(registry: Registry, ref: str, local: docker.DockerClient) -> Shippable:
     """The newest build of ``ref`` whose image is still on this machine."""
+    return _first_present(_candidates(registry, ref), local)
+
+
+def _candidates(registry: Registry, ref: str) -> _Candidates:
+    """The version's builds that may have an image here, newest first (registry only)."""
+    info = registry.get(ref)
+    builds = [
+        Shippable(build.ref, build.tag, build.image_id)
+        for build in registry.builds(info.ref)
+        if build.status in {"verified", "built"} and build.image_id
+    ]
+    return _Candidates(info.ref, builds)
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    ref: str
+    builds: list[Shippable]
+
+
+def _first_present(candidates: _Candidates, local: docker.DockerClient) -> Shippable:
     from docker.errors import ImageNotFound
 
-    info = registry.get(ref)
-    for build in registry.builds(info.ref):
-        if build.status in {"verified", "built"} and build.image_id:
-            try:
-                local.images.get(build.image_id)
-            except ImageNotFound:
-                continue
-            return Shippable(build.ref, build.tag, build.image_id)
-    raise ConflictError(
-        f"{info.ref} has no image on this machine to ship",
-        hint=f"build one first: modelbay build {info.ref}",
+    for build in candidates.builds:
+        try:
+            local.images.get(build.image_id)
+        except ImageNotFound:
+            continue
+        return build
+    raise _nothing_to_ship(candidates)
+
+
+def _nothing_to_ship(candidates: _Candidates) -> ConflictError:
+    return ConflictError(
+        f"{candidates.ref} has no image on this machine to ship",
+        hint=f"build one first: modelbay build {candidates.ref}",
     )
 
 
@@ -113,24 +148,41 @@ def ship(
     cancel: CancelToken = NEVER_CANCELLED,
     config: Config | None = None,
 ) -> ShipResult:
-    from app.build import engine
-
+    """Ship ``ref``'s image to ``host_name``. The local daemon is asked for the image while
+    the SSH login runs; the host's free space is checked only when enough is sent to matter."""
     say = log or (lambda line: None)
     host = registry.get_host(host_name)
-    local = engine.connect()
+    candidates = _candidates(registry, ref)
+    if not candidates.builds:
+        raise _nothing_to_ship(candidates)
+    local_side = _Background("local-image", lambda: _local_image(candidates))
     try:
-        build = image_to_ship(registry, ref, local)
-        with connect(host, secrets=secrets, prompt=prompt) as session:
-            remote_info = check_docker(session)
-            say(f"{host.name}: Docker {remote_info.version}")
-            remote = docker_client(session, remote_info.api_version)
+        try:
+            session = connect(host, secrets=secrets, prompt=prompt)
+        except BaseException:
+            local_side.result()  # "no image here" says more than a host we did not need
+            raise
+        with session:
             try:
-                result = send_image(
+                remote = _remote_client(session, say)
+            except BaseException:
+                local_side.result()  # a problem here is reported first, as before the login
+                raise
+            checked: list[RemoteDocker] = []
+
+            def free_bytes() -> int | None:
+                if not checked:
+                    checked.append(check_docker(session))
+                return checked[0].free_bytes
+
+            try:
+                local, build = local_side.result()
+                result = _send(
                     build,
                     local,
                     session,
                     remote,
-                    remote_info.free_bytes,
+                    free_bytes,
                     say=say,
                     progress=progress,
                     cancel=cancel,
@@ -139,9 +191,47 @@ def ship(
             finally:
                 remote.api.close()
     finally:
-        local.close()
+        local_side.join()
+        if local_side.value is not None:
+            local_side.value[0].close()
     record_shipment(registry, result)
     return result
+
+
+def _local_image(candidates: _Candidates) -> tuple[docker.DockerClient, Shippable]:
+    from app.build import engine
+
+    local = engine.connect()
+    try:
+        return local, _first_present(candidates, local)
+    except BaseException:
+        local.close()
+        raise
+
+
+def _remote_client(session: SSHSession, say: Callable[[str], None]) -> docker.DockerClient:
+    """A client of the host's Docker at the newest API version Modelbay speaks, or the
+    host's own if older. When the host's Docker does not answer, ``check_docker`` (which
+    runs the ``docker`` command there) says why."""
+    remote = docker_client(session, MAX_API_VERSION)
+    try:
+        version = remote.api.version(api_version=False)
+        api_version, name = str(version["ApiVersion"]), str(version["Version"])
+    except Exception:  # noqa: BLE001 - the check's message says what is wrong, if anything
+        remote.api.close()
+        info = check_docker(session)
+        api_version, name = info.api_version, info.version
+        remote = docker_client(session, api_version)
+    else:
+        if _api_tuple(api_version) < _api_tuple(MAX_API_VERSION):
+            remote.api.close()
+            remote = docker_client(session, api_version)
+    say(f"{session.host.name}: Docker {name}")
+    return remote
+
+
+def _api_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".")[:2])
 
 
 def send_image(
@@ -157,17 +247,69 @@ def send_image(
     config: Config | None = None,
 ) -> ShipResult:
     """Ship ``build`` over an open session to the host's Docker (``remote``)."""
+    return _send(
+        build,
+        local,
+        session,
+        remote,
+        lambda: free_bytes,
+        say=say,
+        progress=progress,
+        cancel=cancel,
+        config=config,
+    )
+
+
+def _send(
+    build: Shippable,
+    local: docker.DockerClient,
+    session: SSHSession,
+    remote: docker.DockerClient,
+    free_bytes: Callable[[], int | None],
+    *,
+    say: Callable[[str], None],
+    progress: ProgressCallback = no_progress,
+    cancel: CancelToken = NEVER_CANCELLED,
+    config: Config | None = None,
+) -> ShipResult:
     started = time.monotonic()
     image = local.images.get(build.image_id)
     chain = list(image.attrs["RootFS"]["Layers"])
     say(f"shipping {build.tag} ({build.image_id[:19]}, {len(chain)} layers) to {session.host.name}")
     config = config or Config.from_environment()
     folders = LayerFolders(config.cache_dir / "layer-folders.json")
-    shipment = _Shipment(build, image, chain, session, remote, say, started, folders)
+    composed = ImageCache(config.cache_dir).get(build.image_id)
+    shipment = _Shipment(build, image, chain, session, remote, say, started, folders, composed)
     try:
         return shipment.run(free_bytes, progress, cancel)
     finally:
         shipment.close()
+
+
+class _Background(Generic[T]):
+    """A call run on its own thread; ``result()`` returns its value or raises its error."""
+
+    def __init__(self, name: str, call: Callable[[], T]) -> None:
+        self.call = call
+        self.value: T | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.value = self.call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the thread that asks
+            self.error = exc
+
+    def join(self) -> None:
+        self.thread.join()
+
+    def result(self) -> T:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return cast("T", self.value)
 
 
 def record_shipment(registry: Registry, result: ShipResult) -> None:
@@ -196,6 +338,7 @@ class _Shipment:
     say: Callable[[str], None]
     started: float
     folders: LayerFolders
+    composed: ImageParts | None  # the image's own parts, when Modelbay composed it here
     save: _Prefetched | None = None  # the `docker save` stream, once requested
 
     def close(self) -> None:
@@ -217,39 +360,121 @@ class _Shipment:
         )
 
     def run(
-        self, free_bytes: int | None, progress: ProgressCallback, cancel: CancelToken
+        self, free_bytes: Callable[[], int | None], progress: ProgressCallback, cancel: CancelToken
     ) -> ShipResult:
         host, build, remote = self.session.host.name, self.build, self.remote
         if _has_image(remote, build.image_id):
             _tag(remote, build)
             self.say(f"{host} already has {build.image_id[:19]}: nothing to send")
             return self.result(0, 0, already=True)
+        if self.composed is not None:
+            held = _held_prefix(remote, self.chain)
+            if held >= len(self.chain) - 1:
+                return self.send_composed(self.composed, held, free_bytes, progress, cancel)
+        else:
+            held = -1
         sizes = _layer_sizes(self.image, len(self.chain))  # before the daemon gets busy
         # Docker spends seconds preparing a save before its first byte: let it work while
         # the host is asked which layers it has.
         self.save = _Prefetched(self.image.save(chunk_size=CHUNK, named=True))
-        held = _held_prefix(remote, self.chain)
+        if held < 0:
+            held = _held_prefix(remote, self.chain)
         to_send = sum(sizes[held:])
         self.say(
             f"{host} holds {held} of {len(self.chain)} layers; about {to_send / 1e6:.0f} MB to send"
         )
-        if free_bytes is not None and free_bytes < 2 * to_send:  # load unpacks, then stores
-            raise ShipFailed(
-                f"{host} has {free_bytes / 1e9:.1f} GB free where Docker keeps images, and "
-                f"loading this image needs about {2 * to_send / 1e9:.1f} GB",
-                hint=f"free space on {host} (docker image prune, docker system df)",
-            )
-        channel = self.session.open_exec("docker load")
-        sender = _Sender(channel, to_send, progress, cancel)
-        try:
+        _check_space(host, free_bytes(), to_send)
+        save = self.save
+
+        def send(write: Callable[[bytes | memoryview], object]) -> int:
             layers_sent, manifest = filter_archive(
-                self.save,
-                sender.write,
+                save,
+                write,
                 skip=set(self.chain[:held]),
                 folders=self.folders,
                 check=cancel.raise_if_cancelled,
             )
             self.folders.learn(manifest, self.chain)
+            return layers_sent
+
+        return self.load(send, to_send, progress, cancel)
+
+    def send_composed(
+        self,
+        parts: ImageParts,
+        held: int,
+        free_bytes: Callable[[], int | None],
+        progress: ProgressCallback,
+        cancel: CancelToken,
+    ) -> ShipResult:
+        """The host holds the runtime image's layers: send the configuration and the model
+        layer from the cache, as a small ``docker load`` archive (no ``docker save``)."""
+        with_layer = held < len(self.chain)
+        to_send = parts.layer_size() if with_layer else 0
+        self.say(
+            f"{self.session.host.name} holds {held} of {len(self.chain)} layers; sending "
+            f"{'the model layer and ' if with_layer else ''}the image configuration "
+            f"({to_send / 1e6:.1f} MB)"
+        )
+        if to_send >= SPACE_CHECK_FROM:
+            _check_space(self.session.host.name, free_bytes(), to_send)
+
+        archive = parts.archive(tags=[self.build.tag], with_model_layer=with_layer)
+        return self.load_through_api(archive, int(with_layer), to_send, progress, cancel)
+
+    def load_through_api(
+        self,
+        archive: Iterator[bytes],
+        layers_sent: int,
+        to_send: int,
+        progress: ProgressCallback,
+        cancel: CancelToken,
+    ) -> ShipResult:
+        """Post ``archive`` to the host's Engine API (``docker load`` without starting the
+        command there: the API connection is already open). A body cut short is refused
+        by the daemon as a whole, as ``docker load`` does."""
+        from docker.errors import APIError
+        from requests import RequestException
+
+        host = self.session.host.name
+        sender = _Sender(None, to_send, progress, cancel)
+
+        def body() -> Iterator[bytes]:
+            for chunk in archive:
+                sender.write(chunk)
+                yield chunk
+
+        try:
+            messages = list(self.remote.api.load_image(body(), quiet=True))
+        except Cancelled:
+            self.say("cancelled: the host discards the partial archive")
+            raise
+        except APIError as exc:
+            raise _load_failed(host, str(exc.explanation or exc)) from None
+        except (OSError, EOFError, RequestException) as exc:
+            raise ShipFailed(
+                f"the connection to {host} broke during the transfer ({exc}); the host "
+                "discards the partial archive",
+                hint="ship again: it starts over cleanly",
+            ) from None
+        errors = [str(m["error"]) for m in messages if isinstance(m, dict) and m.get("error")]
+        if errors:
+            raise _load_failed(host, errors[-1])
+        return self.verified(sender.count, layers_sent)
+
+    def load(
+        self,
+        send: Callable[[Callable[[bytes | memoryview], object]], int],
+        to_send: int,
+        progress: ProgressCallback,
+        cancel: CancelToken,
+    ) -> ShipResult:
+        """Run ``docker load`` on the host, ``send`` the archive into it, check the result."""
+        host = self.session.host.name
+        channel = self.session.open_exec("docker load")
+        sender = _Sender(channel, to_send, progress, cancel)
+        try:
+            layers_sent = send(sender.write)
             channel.shutdown_write()
             status, output = _finish(channel)
         except Cancelled:
@@ -263,20 +488,37 @@ class _Shipment:
                 "discards the partial archive",
                 hint="ship again: it starts over cleanly",
             ) from None
+        except BaseException:
+            channel.close()
+            raise
         if status != 0:
             raise _load_failed(host, output)
+        return self.verified(sender.count, layers_sent)
+
+    def verified(self, sent: int, layers_sent: int) -> ShipResult:
+        """The host must now have our image id; it gets our tag."""
+        host, build, remote = self.session.host.name, self.build, self.remote
         if not _has_image(remote, build.image_id):
             raise ShipFailed(
                 f"{host} loaded the archive, but has no image {build.image_id[:19]} afterwards",
                 hint="compare `docker images` on both machines; ship again",
             )
         _tag(remote, build)
-        result = self.result(sender.count, layers_sent)
+        result = self.result(sent, layers_sent)
         self.say(
-            f"{host} has {build.tag} ({build.image_id[:19]}): {sender.count / 1e6:.1f} MB "
+            f"{host} has {build.tag} ({build.image_id[:19]}): {sent / 1e6:.1f} MB "
             f"sent, {layers_sent} of {len(self.chain)} layers, {result.seconds:.1f} s"
         )
         return result
+
+
+def _check_space(host: str, free_bytes: int | None, to_send: int) -> None:
+    if free_bytes is not None and free_bytes < 2 * to_send:  # load unpacks, then stores
+        raise ShipFailed(
+            f"{host} has {free_bytes / 1e9:.1f} GB free where Docker keeps images, and "
+            f"loading this image needs about {2 * to_send / 1e9:.1f} GB",
+            hint=f"free space on {host} (docker image prune, docker system df)",
+        )
 
 
 def _has_image(remote: docker.DockerClient, image_id: str) -> bool:
@@ -316,7 +558,7 @@ def _layer_sizes(image: Any, count: int) -> list[int]:
 
 
 class _Sender:
-    """Writes to the channel in big pieces, counting bytes and reporting progress."""
+    """Writes to the channel (if any) in big pieces, counting bytes and reporting progress."""
 
     def __init__(
         self, channel: Any, expected: int, progress: ProgressCallback, cancel: CancelToken
@@ -331,7 +573,8 @@ class _Sender:
 
     def write(self, data: bytes | memoryview) -> int:
         self.cancel.raise_if_cancelled()
-        self.channel.sendall(data)
+        if self.channel is not None:  # else the caller sends it
+            self.channel.sendall(data)
         self.count += len(data)
         now = time.monotonic()
         if now - self._last > 0.2:

@@ -9,9 +9,12 @@ rounds, medians:
 (a) first ship to an empty host: ``modelbay ship iris:1 HOST --json`` and the
     baseline, each after the host's images are removed;
 (b) a new version after the previous is there: host holds iris:1 only, then
-    ``modelbay ship iris:2`` and the baseline (which sends the whole image
+    ``modelbay ship iris:2`` (the model layer and configuration from Modelbay's
+    cache, no ``docker save``) and the baseline (which sends the whole image
     again; ``docker load`` skips what it has, after receiving it), removing
-    iris:2 between runs.
+    iris:2 between runs. The builds happen before any timing, in both cases
+    (Modelbay's build composes the model layer it later ships; its cost is in
+    the image_build benchmark).
 
 Bytes on the wire are the namespace's receive counter (/sys/class/net/eth0/
 statistics/rx_bytes: SSH framing and TCP/IP headers included); Modelbay's own

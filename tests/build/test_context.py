@@ -40,44 +40,33 @@ def house_and_lock(tmp_path: Path) -> tuple[Wheelhouse, Lock]:
     return house, lock
 
 
-def _context(house: Wheelhouse, lock: Lock, model_dir: Path) -> bytes:
-    runtime = ctx.runtime_files()
-    labels = ctx.labels(META, lock, ctx.digest(runtime))
+def _context(house: Wheelhouse, lock: Lock) -> bytes:
     stream = io.BytesIO()
     ctx.write_context(
         stream,
-        dockerfile_text=ctx.dockerfile("base:1", labels, ctx.image_tag("Iris Classifier", 3)),
+        dockerfile_text=ctx.dockerfile("base:1"),
         lock=lock,
         wheelhouse=house,
-        runtime=runtime,
-        model_dir=model_dir,
+        runtime=ctx.runtime_files(),
     )
     return stream.getvalue()
-
-
-def _model(path: Path) -> Path:
-    (path / "sub").mkdir(parents=True)
-    (path / "model.joblib").write_bytes(b"model bytes")
-    (path / "sub" / "extra.json").write_text("{}")
-    (path / "modelbay.json").write_text('{"name": "Iris Classifier"}')
-    return path
 
 
 def test_same_inputs_give_byte_identical_contexts(
     house_and_lock: tuple[Wheelhouse, Lock], tmp_path: Path
 ) -> None:
     house, lock = house_and_lock
-    first = _context(house, lock, _model(tmp_path / "m1"))
-    model = _model(tmp_path / "m2")
-    os.utime(model / "model.joblib", (0, 0))  # written at another time: must not matter
-    assert _context(house, lock, model) == first
+    first = _context(house, lock)
+    wheel = house.wheel_path(lock.wheels[0])
+    os.utime(wheel, (0, 0))  # written at another time: must not matter
+    assert _context(house, lock) == first
 
 
-def test_context_holds_exactly_dockerfile_lock_locked_wheels_runtime_and_model(
+def test_context_holds_exactly_dockerfile_lock_locked_wheels_and_runtime(
     house_and_lock: tuple[Wheelhouse, Lock], tmp_path: Path
 ) -> None:
     house, lock = house_and_lock
-    data = _context(house, lock, _model(tmp_path / "m"))
+    data = _context(house, lock)
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         members = {m.name: m for m in tar.getmembers()}
         assert tar.extractfile("requirements.lock").read().decode() == lock.text  # type: ignore[union-attr]
@@ -87,20 +76,17 @@ def test_context_holds_exactly_dockerfile_lock_locked_wheels_runtime_and_model(
     assert {
         "Dockerfile",
         "requirements.lock",
-        "model/model.joblib",
-        "model/sub/extra.json",
-        "model/modelbay.json",
         "runtime/app/__init__.py",
         "runtime/app/serving/server.py",
         "runtime/app/serving/requirements.txt",
     } <= set(files)
     assert not [name for name in files if name.startswith("runtime/") and "__pycache__" in name]
+    assert not [name for name in files if name.startswith("model")]  # Modelbay adds the model
     assert {(m.uid, m.gid, m.mtime) for m in members.values()} == {(0, 0, ctx.FIXED_MTIME)}
 
 
 def test_dockerfile_orders_layers_from_least_to_most_changing() -> None:
-    labels = {"org.modelbay.model.name": "iris", "org.modelbay.lock.sha256": "f" * 64}
-    text = ctx.dockerfile("python:3.11-slim", labels, "modelbay/iris:3")
+    text = ctx.dockerfile("python:3.11-slim")
     order = [
         "FROM python:3.11-slim AS dependencies",
         "--no-index --find-links /tmp/modelbay/wheels --require-hashes",
@@ -109,14 +95,13 @@ def test_dockerfile_orders_layers_from_least_to_most_changing() -> None:
         "COPY runtime/",
         f"USER {ctx.RUNTIME_USER}",
         "HEALTHCHECK",
-        "COPY model/",
-        'ENV MODELBAY_IMAGE_TAG="modelbay/iris:3"',
-        'LABEL org.modelbay.lock.sha256="' + "f" * 64,
+        'CMD ["python3", "-m", "app.serving"]',
     ]
     positions = [text.index(piece) for piece in order]
     assert positions == sorted(positions)
     assert "/health" in text
     assert "USER 0" not in text
+    assert "model" not in text.split("HEALTHCHECK")[1]  # the model layer is not Docker's work
 
 
 def test_image_tag_is_a_valid_repository_name() -> None:

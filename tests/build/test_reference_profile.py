@@ -1,8 +1,7 @@
-"""A version's reference profile goes into its image: the build context's model/profile.json."""
+"""A version's reference profile goes into its image: the model layer's profile.json."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import tarfile
@@ -11,17 +10,13 @@ from typing import Any
 
 import pytest
 
-from app.build import context as ctx
-from app.build.requirements import Requirement
+from app.build.model_image import MODEL_DIR, write_model_layer
 from app.build.service import BuildOptions, with_reference_profile
 from app.build.smoke import sample_request
-from app.build.wheelhouse import Lock, Target, Wheelhouse
-from app.bundle import model_metadata, write_model_folder
+from app.bundle import write_model_folder
 from app.monitor.profile import runtime_profile
 from app.registry import Registry, VersionInfo
 from tests.formats import makers
-
-TARGET = Target(python="3.11", machine="x86_64", libc="glibc", libc_version="2.36")
 
 
 @pytest.fixture
@@ -37,37 +32,20 @@ def iris(registry: Registry, tmp_path: Path) -> VersionInfo:
 
 
 def build_context(registry: Registry, info: VersionInfo, options: BuildOptions, tmp: Path) -> bytes:
-    """The context `modelbay build` sends to Docker, written as _Job.write_context does."""
-    house = Wheelhouse(tmp / "cache")
-    text = "# nothing to install\n"
-    lock = Lock(
-        text=text,
-        sha256=hashlib.sha256(text.encode()).hexdigest(),
-        wheels=(),
-        requirements=(Requirement("six", "==1.16.0", "test"),),
-        target=TARGET,
-        reused=False,
-    )
-    runtime = ctx.runtime_files()
-    labels = ctx.labels(model_metadata(info), lock, ctx.digest(runtime))
+    """The model layer `modelbay build` puts on the runtime image, written as _Job.add_model
+    does (app/build/model_image.py)."""
     model_dir = write_model_folder(registry, info, tmp / "model", profile=options.profile)
     stream = io.BytesIO()
-    ctx.write_context(
-        stream,
-        dockerfile_text=ctx.dockerfile("base:1", labels, ctx.image_tag(info.name, info.version)),
-        lock=lock,
-        wheelhouse=house,
-        runtime=runtime,
-        model_dir=model_dir,
-    )
+    write_model_layer(model_dir, stream)
     return stream.getvalue()
 
 
-def baked_profile(context: bytes) -> dict[str, Any] | None:
-    with tarfile.open(fileobj=io.BytesIO(context)) as tar:
-        if "model/profile.json" not in tar.getnames():
+def baked_profile(layer: bytes) -> dict[str, Any] | None:
+    name = f"{MODEL_DIR}/profile.json"
+    with tarfile.open(fileobj=io.BytesIO(layer)) as tar:
+        if name not in tar.getnames():
             return None
-        member = tar.extractfile("model/profile.json")
+        member = tar.extractfile(name)
         assert member is not None
         loaded: dict[str, Any] = json.loads(member.read())
         return loaded

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -66,7 +67,9 @@ def test_ship_sends_everything_first_then_only_the_new_model_layer(
     assert "MB/s" in progress[-1][2]
     assert "left" in progress[-1][2]
 
-    second = ship(registry, "iris:2", "test-host")
+    log: list[str] = []
+    second = ship(registry, "iris:2", "test-host", log=log.append)
+    assert any("the model layer and the image configuration" in line for line in log)  # no save
     assert second.layers_sent == 1
     assert second.layers_total == first.layers_total
     model_layer = 1_000_000  # the model's files and metadata: well under a megabyte here
@@ -80,6 +83,22 @@ def test_ship_sends_everything_first_then_only_the_new_model_layer(
     again = ship(registry, "iris:2", "test-host")
     assert (again.already_there, again.bytes_sent) == (True, 0)
     assert registry.history("iris")[-1].action == "image.shipped"
+
+
+def test_without_the_cached_model_layer_a_new_version_still_sends_only_that_layer(
+    shipping_registry: Registry, remote_host: RemoteHost, build_config: Config
+) -> None:
+    registry = shipping_registry
+    ship(registry, "iris:1", "test-host")
+    second = registry.builds("iris:2")[0]
+    assert second.image_id is not None
+    shutil.rmtree(build_config.cache_dir / "images" / second.image_id.split(":")[1])
+    log: list[str] = []
+    result = ship(registry, "iris:2", "test-host", log=log.append)  # through `docker save`
+    assert not any("the image configuration" in line for line in log)
+    assert (result.layers_sent, result.image_id) == (1, second.image_id)
+    assert result.bytes_sent < 2_000_000
+    assert result.image_id in _remote_images(remote_host)
 
 
 def test_the_shipped_image_serves_on_the_host(
@@ -129,6 +148,31 @@ def test_a_cancelled_ship_leaves_nothing_and_the_next_one_works(
     time.sleep(1)
     assert _remote_images(remote_host) == set()  # no half-loaded image
     result = ship(shipping_registry, "iris:1", "test-host")
+    assert result.image_id in _remote_images(remote_host)
+
+
+def test_a_cancelled_new_version_leaves_the_host_as_it_was(
+    shipping_registry: Registry, remote_host: RemoteHost
+) -> None:
+    registry = shipping_registry
+    ship(registry, "iris:1", "test-host")
+    before = _remote_images(remote_host)
+    cancel = CancelToken()
+    log: list[str] = []
+    with pytest.raises(Cancelled):  # cut after the archive's first piece
+        ship(
+            registry,
+            "iris:2",
+            "test-host",
+            log=log.append,
+            progress=lambda d, t, m: cancel.cancel(),
+            cancel=cancel,
+        )
+    assert any("the image configuration" in line for line in log)  # the cache's archive
+    time.sleep(1)
+    assert _remote_images(remote_host) == before
+    result = ship(registry, "iris:2", "test-host")
+    assert result.layers_sent == 1
     assert result.image_id in _remote_images(remote_host)
 
 
