@@ -323,7 +323,7 @@ class Dashboard(QWidget):
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setAccessibleName("Drift summary")
-        left = QWidget(self)
+        left = self.left = QWidget(self)
         column = QVBoxLayout(left)
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.feature_list, 1)
@@ -498,6 +498,7 @@ class Dashboard(QWidget):
         self.drifting: set[str] = set()
         self.span: dict[str, Any] | None = None
         self.selected: str | None = None
+        self._picked = False  # True once the user picks a feature: then it stays selected
         self._histogram_source: tuple[Any, Mapping[str, Any] | None] | None = None
         self._following = True  # False once the user zooms or pans: then nothing moves
         self._x_range: tuple[float, float] | None = None
@@ -541,8 +542,33 @@ class Dashboard(QWidget):
         for name, item in self._items.items():
             entry = features.get(name)
             self._describe(item, name, entry)
+        self._fit_feature_list()
+        if self.drifting and self.selected not in self.drifting and not self._picked:
+            from app.monitor.live import score  # the histogram shows what drifts most
+
+            self.select_feature(max(self.drifting, key=lambda n: score(features[n])))
         self._style_curves()
         self.schedule()
+
+    def _fit_feature_list(self) -> None:
+        """Wide enough for every column (names, scores, "no verdict"), within reason."""
+        header, tree = self.feature_list.header(), self.feature_list
+        last = header.count() - 1
+        needed = sum(
+            max(
+                header.sectionSizeHint(c),
+                tree.sizeHintForColumn(c),
+                header.defaultSectionSize() if c == last else 0,  # the stretched one's least
+            )
+            for c in range(header.count())
+        )
+        scroll = self.feature_list.verticalScrollBar().sizeHint().width()
+        frame = 2 * self.feature_list.frameWidth()
+        want = min(needed + scroll + frame, 440)
+        self.left.setMinimumWidth(want)
+        sizes = self.splitter.sizes()
+        if sizes and 0 < sizes[0] < want:  # widen the list now, not at the next resize
+            self.splitter.setSizes([want, max(sum(sizes) - want, 0)])
 
     def set_histogram_source(self, reference: Any, pooled: Mapping[str, Any] | None) -> None:
         """The reference (:class:`app.monitor.live.Reference`) and the span's pooled data."""
@@ -672,6 +698,7 @@ class Dashboard(QWidget):
         if items:
             name = items[0].text(0)
             if name != self.selected:
+                self._picked = True
                 self.select_feature(name)
 
     # ------------------------------------------------------------------ drawing

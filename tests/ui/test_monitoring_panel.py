@@ -181,6 +181,9 @@ def test_stored_windows_are_drawn_one_curve_per_feature_and_drift_stands_out(
         "support_calls": "ok",
     }
     assert "2 of 4 features drift" in dashboard.summary.text()
+    # the histogram shows the feature that drifts most, not merely the first one listed
+    features = panel.dashboard.span["features"]  # type: ignore[union-attr]
+    assert dashboard.selected == max(("tenure", "plan"), key=lambda n: live.score(features[n]))
     assert dashboard.threshold_line.isVisible()
     assert dashboard.threshold_line.value() == pytest.approx(0.1)
     assert "high = drift" in dashboard.drift_plot.getAxis("left").labelText
@@ -632,3 +635,38 @@ def test_traffic_between_two_reads_of_the_counters() -> None:
     assert traffic_between(None, now) is None
     assert traffic_between(("churn:2", 100.0, before[2]), now) is None
     assert traffic_between(now, ("churn:1", 120.0, before[2])) is None  # restarted: counters fell
+
+
+def test_the_feature_list_fits_long_names_and_follows_the_worst_drift(qtbot: QtBot) -> None:
+    """Long, bold names of drifting features (as sklearn's iris columns) keep their status
+    readable, and the histogram shows the feature that drifts most until the user picks."""
+    from app.ui.monitoring_plots import Dashboard
+
+    dashboard = Dashboard()
+    qtbot.addWidget(dashboard)
+    dashboard.resize(1080, 480)  # the panel in a 1260-pixel window
+    dashboard.show()
+    names = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+    statistics = [0.03, 0.98, 1.05, 0.06]
+
+    def span(picked_first: float) -> dict[str, Any]:
+        values = [picked_first, *statistics[1:]]
+        features = {
+            n: {"test": "wasserstein", "statistic": v, "p_value": None, "drifted": v >= 0.1}
+            for n, v in zip(names, values, strict=True)
+        }
+        return {"family": "distance", "threshold": 0.1, "features": features}
+
+    dashboard.set_span(span(0.03))
+    tree = dashboard.feature_list
+    qtbot.waitUntil(lambda: tree.header().sectionSize(2) > 0)
+    # every column whole in view: nothing cut off at the edge, no sideways scrolling
+    for column in range(3):
+        assert tree.header().sectionSize(column) >= tree.sizeHintForColumn(column)
+    qtbot.waitUntil(lambda: tree.header().length() <= tree.viewport().width(), timeout=2000)
+    assert tree.horizontalScrollBar().maximum() == 0
+    assert dashboard.selected == "petal length (cm)"  # 1.05: the largest distance
+
+    dashboard.feature_list.setCurrentItem(dashboard.feature_list.topLevelItem(3))
+    dashboard.set_span(span(0.5))  # a new span: the user's choice stays
+    assert dashboard.selected == "petal width (cm)"
