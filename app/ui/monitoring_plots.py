@@ -61,6 +61,8 @@ repaint of 25 curves is mostly Qt drawing segments), no visible loss at 1-pixel 
 HEADROOM = 0.05
 """The time axis shows this share of its span ahead of the newest window, and moves when
 the newest window reaches its end."""
+MIN_PLOTS_WIDTH = 500
+"""The feature list widens to fit its columns only while the plots keep this much."""
 GREEN, AMBER, RED, GREY = "#2e7d32", "#ef8f00", "#c62828", "#9e9e9e"
 # 20 colours told apart on light and dark backgrounds (Tableau 20, reds left out: red says
 # "drifts" in this panel)
@@ -323,7 +325,7 @@ class Dashboard(QWidget):
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.summary.setAccessibleName("Drift summary")
-        left = self.left = QWidget(self)
+        left = QWidget(self)
         column = QVBoxLayout(left)
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.feature_list, 1)
@@ -565,10 +567,10 @@ class Dashboard(QWidget):
         scroll = self.feature_list.verticalScrollBar().sizeHint().width()
         frame = 2 * self.feature_list.frameWidth()
         want = min(needed + scroll + frame, 440)
-        self.left.setMinimumWidth(want)
         sizes = self.splitter.sizes()
-        if sizes and 0 < sizes[0] < want:  # widen the list now, not at the next resize
-            self.splitter.setSizes([want, max(sum(sizes) - want, 0)])
+        plots = sum(sizes) - want
+        if sizes and 0 < sizes[0] < want and plots >= MIN_PLOTS_WIDTH:  # the plots come first
+            self.splitter.setSizes([want, plots])
 
     def set_histogram_source(self, reference: Any, pooled: Mapping[str, Any] | None) -> None:
         """The reference (:class:`app.monitor.live.Reference`) and the span's pooled data."""
