@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -91,7 +92,7 @@ def _docker_host() -> str:
 
 def probe_target(client: docker.DockerClient, base_image: str) -> tuple[Target, str]:
     """The Python inside ``base_image`` (for pip) and the image's id. The image must be here."""
-    from docker.errors import ContainerError, ImageNotFound
+    from docker.errors import ImageNotFound
 
     try:
         image = client.images.get(base_image)
@@ -101,16 +102,7 @@ def probe_target(client: docker.DockerClient, base_image: str) -> tuple[Target, 
             hint=f"`docker pull {base_image}` first (builds never pull by themselves), or "
             "choose another with --base-image or in Settings",
         ) from None
-    try:
-        output = client.containers.run(
-            image.id, ["python3", "-c", PROBE_SCRIPT], remove=True, network_disabled=True
-        )
-    except ContainerError as exc:
-        raise InvalidInputError(
-            f"the base image {base_image} has no working python3 ({exc.exit_status})",
-            hint="use an image with Python 3.9 or newer and its venv module, such as "
-            "python:3.11-slim",
-        ) from None
+    output = _run_probe(client, str(image.id), base_image)
     try:
         found = json.loads(output.decode().strip().splitlines()[-1])
         target = Target(**{key: str(found[key]) for key in Target.__dataclass_fields__})
@@ -119,6 +111,45 @@ def probe_target(client: docker.DockerClient, base_image: str) -> tuple[Target, 
             f"could not read the Python version of {base_image}: {output[:200]!r}"
         ) from None
     return target, str(image.id)
+
+
+_NEEDS_PYTHON = "use an image with Python 3.9+ and its venv module, such as python:3.11-slim"
+
+
+def _run_probe(client: docker.DockerClient, image_id: str, base_image: str) -> bytes:
+    """Run the probe script with the image's ``python3``; its stdout. The container is
+    removed whatever happens (``containers.run(remove=True)`` leaves one that could not
+    start behind, in state Created)."""
+    from docker.errors import APIError
+
+    container = client.containers.create(
+        image_id, ["python3", "-c", PROBE_SCRIPT], network_disabled=True
+    )
+    try:
+        try:
+            container.start()
+        except APIError as exc:
+            text = str(exc.explanation or exc)
+            if "executable file not found" in text or "no such file or directory" in text:
+                raise InvalidInputError(
+                    f"the base image {base_image} has no python3 (the container could not "
+                    "start it)",
+                    hint=_NEEDS_PYTHON,
+                ) from None
+            raise InvalidInputError(
+                f"a container of the base image {base_image} could not start: {text[-300:]}",
+                hint=_NEEDS_PYTHON,
+            ) from None
+        code = int(container.wait().get("StatusCode", 1))
+        if code != 0:
+            raise InvalidInputError(
+                f"the base image {base_image} has no working python3 (exit code {code})",
+                hint=_NEEDS_PYTHON,
+            )
+        return bytes(container.logs(stdout=True, stderr=False))
+    finally:
+        with contextlib.suppress(APIError):
+            container.remove(force=True)
 
 
 @dataclass

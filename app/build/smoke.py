@@ -20,6 +20,8 @@ from app.progress import NEVER_CANCELLED, CancelToken
 
 from .context import SERVER_PORT
 
+LOAD_FAILED = "modelbay-serving: cannot load "  # the runtime's log line (app/serving/server.py)
+
 if TYPE_CHECKING:
     import docker
 
@@ -109,31 +111,10 @@ def _check(
     container: Any, body: dict[str, Any] | None, timeout: float, cancel: CancelToken
 ) -> SmokeResult:
     start = time.monotonic()
-    base = ""
-    while True:
-        cancel.raise_if_cancelled()
-        container.reload()
-        if container.status in {"exited", "dead"}:
-            code = container.attrs.get("State", {}).get("ExitCode")
-            return SmokeResult(
-                ok=False,
-                reason=f"the container exited (code {code}) before it was healthy",
-                log_tail=_logs(container),
-            )
-        if not base:
-            bindings = (container.attrs.get("NetworkSettings") or {}).get("Ports") or {}
-            bound = bindings.get(f"{SERVER_PORT}/tcp") or []
-            if bound:
-                base = f"http://127.0.0.1:{bound[0]['HostPort']}"
-        if base and _get(base + "/health") == 200:
-            break
-        if time.monotonic() - start > timeout:
-            return SmokeResult(
-                ok=False,
-                reason=f"/health did not answer 200 within {timeout:.0f} s",
-                log_tail=_logs(container),
-            )
-        time.sleep(0.2)
+    waited = _wait_healthy(container, timeout, cancel)
+    if isinstance(waited, SmokeResult):
+        return waited
+    base = waited
     healthy = round(time.monotonic() - start, 2)
     if body is None:
         return SmokeResult(
@@ -167,14 +148,98 @@ def _check(
     return result
 
 
-def _get(url: str) -> int | None:
+def _wait_healthy(container: Any, timeout: float, cancel: CancelToken) -> str | SmokeResult:
+    """The container's base URL once /health answers 200, or why it never will: it
+    exited, or its model failed to load (then the runtime stays up and says so on
+    /health), both known at once, or the timeout passed."""
+    start = time.monotonic()
+    base = ""
+    while True:
+        cancel.raise_if_cancelled()
+        container.reload()
+        if container.status in {"exited", "dead"}:
+            state = container.attrs.get("State") or {}
+            tail = _logs(container)
+            return SmokeResult(ok=False, reason=_exit_reason(state, tail), log_tail=tail)
+        if not base:
+            bindings = (container.attrs.get("NetworkSettings") or {}).get("Ports") or {}
+            bound = bindings.get(f"{SERVER_PORT}/tcp") or []
+            if bound:
+                base = f"http://127.0.0.1:{bound[0]['HostPort']}"
+        if base:
+            status, answer = _get(base + "/health")
+            if status == 200:
+                return base
+            load_error = _load_error(answer)
+            if load_error:
+                return SmokeResult(
+                    ok=False, reason=load_failed(load_error), log_tail=_logs(container)
+                )
+        if time.monotonic() - start > timeout:
+            tail = _logs(container)
+            why = _last_line(tail)
+            return SmokeResult(
+                ok=False,
+                reason=f"/health did not answer 200 within {timeout:.0f} s"
+                + (f"; the container's last log line: {why}" if why else ""),
+                log_tail=tail,
+            )
+        time.sleep(0.2)
+
+
+def _get(url: str) -> tuple[int | None, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback http
-            return int(response.status)
+            return int(response.status), response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code
+        try:
+            return exc.code, exc.read()
+        except OSError:
+            return exc.code, b""
     except (OSError, ValueError):
+        return None, b""
+
+
+def _load_error(answer: bytes) -> str | None:
+    """The runtime's reason when its model failed to load: ``/health`` then answers 503
+    with ``{"status": "failed", "error": ...}`` (app/serving/server.py)."""
+    try:
+        found = json.loads(answer)
+    except ValueError:
         return None
+    if isinstance(found, dict) and found.get("status") == "failed" and found.get("error"):
+        return str(found["error"])
+    return None
+
+
+def load_failed(error: str) -> str:
+    """The runtime's load error as the reason of a failed smoke test, with what to do."""
+    reason = f"the model failed to load in the image: {error}"
+    if error.startswith("ModuleNotFoundError"):
+        reason += (
+            " (the model was saved with code the image does not have: save it with library "
+            "classes only, not your own, then import it again)"
+        )
+    return reason
+
+
+def _exit_reason(state: dict[str, Any], tail: list[str]) -> str:
+    """Why the container stopped before it was healthy, in one line."""
+    code = state.get("ExitCode")
+    if state.get("OOMKilled"):
+        return f"the container ran out of memory (exit code {code}) before it was healthy"
+    for line in reversed(tail):
+        if line.strip().startswith(LOAD_FAILED):
+            return load_failed(line.strip().removeprefix(LOAD_FAILED).partition(": ")[2])
+    why = _last_line(tail)
+    return f"the container exited (code {code}) before it was healthy" + (
+        f": {why}" if why else " and logged nothing"
+    )
+
+
+def _last_line(tail: list[str]) -> str | None:
+    lines = [line.strip() for line in tail if line.strip()]
+    return lines[-1][:300] if lines else None
 
 
 def _post(url: str, body: dict[str, Any]) -> tuple[int, str]:

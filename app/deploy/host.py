@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import json
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -42,7 +43,16 @@ _SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 
 
 class DeployError(ModelbayError):
-    """A deployment step failed on the host."""
+    """A deployment step failed on the host.
+
+    ``show_log``: the new container's own log tells why (it failed its health check),
+    so its last lines are shown with the error; ``log_tail`` holds them once read.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, show_log: bool = False) -> None:
+        super().__init__(message, hint=hint)
+        self.show_log = show_log
+        self.log_tail = ""
 
 
 def check_service_name(name: str) -> str:
@@ -251,13 +261,57 @@ def http_get(
 
 def answers_health(session: SSHSession, address: str, *, timeout: float = 3.0) -> bool:
     """Whether the model server at ``address`` (on the host's network) says it is ready."""
+    return read_health(session, address, timeout=timeout)[0]
+
+
+def read_health(
+    session: SSHSession, address: str, *, timeout: float = 3.0
+) -> tuple[bool, str | None]:
+    """(ready, load error) of the model server at ``address``: the runtime answers
+    ``/health`` with 503 and ``{"status": "failed", "error": ...}`` once its model
+    failed to load (app/serving/server.py), and stays up so that it can say so."""
     import paramiko
 
     try:
-        status, _ = http_get(session, address, SERVER_PORT, "/health", timeout=timeout)
+        status, body = http_get(session, address, SERVER_PORT, "/health", timeout=timeout)
     except (OSError, EOFError, paramiko.SSHException, http.client.HTTPException):
-        return False
-    return status == 200
+        return False, None
+    if status == 200:
+        return True, None
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return False, None
+    if isinstance(answer, dict) and answer.get("status") == "failed" and answer.get("error"):
+        return False, str(answer["error"])
+    return False, None
+
+
+LOAD_FAILED = "modelbay-serving: cannot load "  # the runtime's log line when the model fails
+
+
+def load_failure(tail: str) -> str | None:
+    """Why the model failed to load, from the runtime's ``cannot load NAME:V: ERROR``
+    line in a container's log (None: no such line)."""
+    for raw in reversed(tail.splitlines()):
+        line = raw.strip()
+        if line.startswith(LOAD_FAILED):
+            return line.removeprefix(LOAD_FAILED).partition(": ")[2] or line
+    return None
+
+
+def says_ready(tail: str) -> bool:
+    """Whether the runtime logged that its model loaded (``NAME:V loaded in S s; ready``)."""
+    return any(
+        line.startswith("modelbay-serving: ") and "; ready (pid" in line
+        for line in tail.splitlines()
+    )
+
+
+def last_line(tail: str) -> str | None:
+    """The last line of a log (a traceback's names the exception), None for an empty log."""
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    return lines[-1] if lines else None
 
 
 class _Bytes:

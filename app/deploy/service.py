@@ -379,7 +379,11 @@ class _Deploy:
             )
             self.registry.update_deployment(row.uid, container=name)
             container.start()
-            self._wait_healthy(container, options.timeout)
+            self._wait_healthy(
+                container,
+                options.timeout,
+                _Failing(info.ref, settings.get("memory"), serving=current is not None),
+            )
             front = self._front(state, target, port, public=public)
             self.cancel.raise_if_cancelled()
             on_host.switch_front(front, on_host.backend_address(name))
@@ -455,7 +459,9 @@ class _Deploy:
         except NotFoundError:
             return None
 
-    def _wait_healthy(self, container: Container, timeout: float) -> None:
+    def _wait_healthy(self, container: Container, timeout: float, failing: _Failing) -> None:
+        """Return once the container answers ``/health``; raise as soon as it cannot:
+        it stopped, or its model failed to load (the runtime then stays up and says so)."""
         deadline = time.monotonic() + timeout
         self.say(f"waiting for {container.name} to answer /health (up to {timeout:.0f} s)")
         while True:
@@ -467,22 +473,28 @@ class _Deploy:
                 or state.get("Restarting")
                 or (int(container.attrs.get("RestartCount") or 0) > 0)
             ):
-                code = state.get("ExitCode")
-                how = f"exit code {code}" if code else "Docker keeps restarting it"
-                raise DeployError(
-                    f"the new container stopped right after it started ({how}); the "
-                    "previous version keeps serving",
-                    hint="see its last log lines below; `modelbay serve` runs the same version "
-                    "on this machine to try it",
-                )
+                raise stopped_error(state, on_host.log_tail(container), failing)
             address = on_host.container_ip(container)
-            if address and on_host.answers_health(self.session, address):
-                return
+            if address:
+                ready, load_error = on_host.read_health(self.session, address)
+                if ready:
+                    return
+                if load_error:
+                    raise load_failed_error(load_error, failing)
+            tail = on_host.log_tail(container)
+            failure = on_host.load_failure(tail)
+            if failure:  # e.g. the server listens where the probe does not reach
+                raise load_failed_error(failure, failing)
             if time.monotonic() > deadline:
                 raise DeployError(
-                    f"the new container did not become healthy within {timeout:.0f} s; the "
-                    "previous version keeps serving",
-                    hint="see its last log lines below; a slow model may need a longer --timeout",
+                    f"the new container did not become healthy within {timeout:.0f} s"
+                    + ("" if tail else " and logged nothing yet (it was still starting)")
+                    + failing.keeps,
+                    hint=f"its log says the model is ready, yet it does not answer /health on "
+                    f"port {SERVER_PORT}: check what your --env changes (e.g. MODELBAY_PORT)"
+                    if on_host.says_ready(tail)
+                    else "a slow model may need a longer --timeout (the default is 120 s)",
+                    show_log=bool(tail),
                 )
             time.sleep(0.5)
 
@@ -568,8 +580,8 @@ class _Deploy:
                 container.remove(force=True)
         message = "cancelled" if isinstance(exc, Cancelled) else words(exc)
         self.registry.update_deployment(row.uid, "failed", error=message, log_tail=tail)
-        if isinstance(exc, DeployError) and tail:
-            exc.message = f"{exc.message}. Its last log lines:\n{tail}"
+        if container is not None:
+            show_log_tail(exc, tail, str(container.name), self.say)
 
 
 def _new_deployment(
@@ -637,6 +649,79 @@ def port_error(exc: Exception, host: str, port: int | None) -> ModelbayError:
             hint="pick another port with --port, or free that one on the host",
         )
     return DeployError(f"the service's front could not start on {host}: {text[-400:]}")
+
+
+@dataclass(frozen=True)
+class _Failing:
+    """What the words for a new container that fails its health check depend on."""
+
+    ref: str
+    memory: int | None  # bytes, --memory
+    serving: bool  # another version serves the service (and keeps serving)
+
+    @property
+    def keeps(self) -> str:
+        return "; the previous version keeps serving" if self.serving else ""
+
+
+def stopped_error(state: dict[str, Any], tail: str, failing: _Failing) -> DeployError:
+    """Why a new container stopped (or keeps being restarted) before it was healthy."""
+    if state.get("OOMKilled"):
+        memory = failing.memory
+        limit = f" (--memory {size_words(memory)})" if memory else " (the host's)"
+        return DeployError(
+            f"the new container stopped right after it started: it ran out of memory{limit}"
+            + failing.keeps,
+            hint="give it more with --memory, e.g. --memory 1g",
+        )
+    failure = on_host.load_failure(tail)
+    if failure:
+        return load_failed_error(failure, failing)
+    code = state.get("ExitCode")
+    how = f"exit code {code}" if code else "Docker keeps restarting it"
+    why = on_host.last_line(tail)
+    return DeployError(
+        f"the new container stopped right after it started ({how})"
+        + (f": {why}" if why else " and logged nothing")
+        + failing.keeps,
+        hint=f"`modelbay serve {failing.ref}` runs the same version on this machine to try it",
+        show_log=bool(tail),
+    )
+
+
+def load_failed_error(reason: str, failing: _Failing) -> DeployError:
+    """The runtime in the image could not load the model: waiting longer will not help."""
+    if reason.startswith("ModuleNotFoundError"):
+        what = "the model was saved with code the image does not have: save it with library "
+        what += "classes only, not your own, then import, build and deploy it again"
+    else:
+        what = "fix what the model needs and build it again"
+    return DeployError(
+        f"the model failed to load in the image: {reason}{failing.keeps}",
+        hint=f"a longer --timeout will not help: {what}; `modelbay serve {failing.ref}` shows "
+        "the same on this machine",
+    )
+
+
+def show_log_tail(exc: BaseException, tail: str, name: str, say: Say) -> None:
+    """Put a failed container's last log lines in the step log, and say so in the error
+    (only when it failed its health check: its log then tells why)."""
+    if not isinstance(exc, DeployError) or not exc.show_log or not tail:
+        return
+    exc.log_tail = tail
+    say(f"the last log lines of {name}:")
+    for line in tail.splitlines():
+        say(f"  {line}")
+    where = "its last log lines are shown above and kept: `modelbay deployments --history --json`"
+    exc.hint = f"{exc.hint}; {where}" if exc.hint else where
+
+
+def size_words(size: int) -> str:
+    """Bytes as ``--memory`` is written: 8388608 -> ``8m``."""
+    for unit, power in (("g", 3), ("m", 2), ("k", 1)):
+        if size % 1024**power == 0:
+            return f"{size // 1024**power}{unit}"
+    return str(size)
 
 
 def words(exc: BaseException) -> str:
@@ -858,6 +943,7 @@ def rollback(
 ) -> DeployResult:
     """Deploy the version that served before the current one (or ``to``), the same safe way."""
     service, host = parse_address(address)
+    registry.get_host(host)  # a host that does not exist is named as such, before the rest
     if to is None and is_swarm(registry, host, service):
         from .swarm import swarm_rollback
 
@@ -918,7 +1004,7 @@ def stop(
         state = on_host.read_services(remote).get(service)
         if state is None:
             raise NotFoundError(
-                f"there is no service {service} on {host.name}",
+                f"nothing runs as {service} on {host.name}",
                 hint="`modelbay deployments` lists what runs where",
             )
         if state.front is not None:

@@ -81,6 +81,7 @@ from .service import (
     refuse_quarantined,
     service_lock,
     shipped_to,
+    show_log_tail,
     token_entry,
     words,
 )
@@ -554,15 +555,23 @@ class _SwarmRun:
                 return
             failed = [t for t in tasks if _task_state(t) in _TASK_FAILED]
             if failed:
+                tail = self._failed_task_log(service, uid)
+                loading = on_host.load_failure(tail)
+                why = on_host.last_line(tail)
                 raise DeployError(
-                    f"the service's task failed: {_task_error(failed[-1])}",
-                    hint="see its last log lines below; `modelbay serve` runs the same version "
-                    "on this machine to try it",
+                    f"the model failed to load in the image: {loading}"
+                    if loading
+                    else f"the service's task failed: {_task_error(failed[-1])}"
+                    + (f": {why}" if why else ""),
+                    hint="`modelbay serve NAME:VERSION` runs the same version on this machine "
+                    "to try it",
+                    show_log=True,
                 )
             if time.monotonic() > deadline:
                 raise DeployError(
                     f"the service's task did not become healthy within {timeout:.0f} s",
-                    hint="see its last log lines below; a slow model may need a longer --timeout",
+                    hint="a slow model may need a longer --timeout (the default is 120 s)",
+                    show_log=True,
                 )
             time.sleep(POLL)
 
@@ -587,15 +596,15 @@ class _SwarmRun:
                 raise DeployError(
                     f"Swarm rolled the update back: {message}{why}; the previous version "
                     "keeps serving",
-                    hint="see the new task's last log lines below; a slow model may need a "
-                    "longer --timeout",
+                    hint="a slow model may need a longer --timeout (the default is 120 s)",
+                    show_log=True,
                 )
             if time.monotonic() > deadline:
                 raise DeployError(
                     f"Swarm did not finish the update within {timeout:.0f} s; it was asked to "
                     "roll back, the previous version keeps serving",
-                    hint="see the new task's last log lines below; a slow model may need a "
-                    "longer --timeout",
+                    hint="a slow model may need a longer --timeout (the default is 120 s)",
+                    show_log=True,
                 )
             time.sleep(POLL)
 
@@ -744,8 +753,7 @@ class _SwarmRun:
             self._undo(service, created=created, rolling_back=rolling_back)
         message = "cancelled" if isinstance(exc, Cancelled) else words(exc)
         self.registry.update_deployment(row.uid, "failed", error=message, log_tail=tail)
-        if isinstance(exc, DeployError) and tail:
-            exc.message = f"{exc.message}. Its last log lines:\n{tail}"
+        show_log_tail(exc, tail, f"the new task of {swarm_name(service)}", self.say)
 
     def _undo(self, service: str, *, created: bool, rolling_back: bool) -> None:
         """After a failure, cancel or timeout: no half-made service, no update left running."""
@@ -1070,7 +1078,7 @@ def swarm_stop(
         front = state.front if state is not None else _front_container(remote, service)
         if state is None and front is None:
             raise NotFoundError(
-                f"there is no Swarm service {service} on {host.name}",
+                f"nothing runs as {service} on {host.name}",
                 hint="`modelbay deployments` lists what runs where",
             )
         if front is not None:

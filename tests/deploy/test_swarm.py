@@ -222,7 +222,11 @@ def test_a_first_version_that_crashes_leaves_no_service_behind(
     broken = DeployOptions(env={"MODELBAY_MAX_BODY_MB": "lots"}, timeout=60)
     with pytest.raises(DeployError, match="the service's task failed") as failure:
         swarm_deploy(registry, "iris:1", HOST, broken)
-    assert "lots" in failure.value.message  # the server's own error, from its log
+    # the server's own error, the last line of its log, in the error line itself
+    assert failure.value.message.endswith(
+        ": ValueError: invalid literal for int() with base 10: 'lots'"
+    )
+    assert "\n" not in failure.value.message
     row = registry.deployments()[0]
     assert (row.status, row.ref) == ("failed", "iris:1")
     assert "lots" in row.log_tail
