@@ -26,6 +26,7 @@ from app.bundle import check_servable, model_metadata, monitoring_profile, write
 from app.config import Config
 from app.errors import Cancelled, ModelbayError
 from app.progress import NEVER_CANCELLED, CancelToken, ProgressCallback, no_progress
+from app.units import human_size
 
 from . import context as ctx
 from .requirements import Requirement, model_requirements, runtime_requirements
@@ -240,7 +241,7 @@ class _Job:
                 labels=ctx.labels(metadata, lock, runtime_sha256),
                 model_sha256=str(metadata["sha256"]),
             )
-        self.say(f"model layer: {parts.layer_size() / 1e6:.1f} MB, image {parts.image_id[:19]}")
+        self.say(f"model layer: {human_size(parts.layer_size())}, image {parts.image_id[:19]}")
         return parts.image_id
 
     def smoke(self, client: Any, lock: Lock, facts: dict[str, Any]) -> BuildInfo:

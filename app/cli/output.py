@@ -8,16 +8,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-_UNITS = ("B", "KB", "MB", "GB", "TB")
+from app.units import human_size
 
-
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in _UNITS:
-        if value < 1000 or unit == _UNITS[-1]:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
+__all__ = ["emit_json", "human_size", "human_time", "print_table"]
 
 
 def human_time(moment: dt.datetime) -> str:

@@ -33,6 +33,7 @@ from app.build.model_image import ImageCache, ImageParts
 from app.config import Config
 from app.errors import Cancelled, ConflictError, ModelbayError
 from app.progress import NEVER_CANCELLED, CancelToken, ProgressCallback, no_progress
+from app.units import human_size
 
 from .archive import LayerFolders, filter_archive
 from .docker_remote import MAX_API_VERSION, RemoteDockerError, check_docker, docker_client
@@ -414,7 +415,7 @@ class _Shipment:
         self.say(
             f"{self.session.host.name} holds {held} of {len(self.chain)} layers; sending "
             f"{'the model layer and ' if with_layer else ''}the image configuration "
-            f"({to_send / 1e6:.1f} MB)"
+            f"({human_size(to_send)})"
         )
         if to_send >= SPACE_CHECK_FROM:
             _check_space(self.session.host.name, free_bytes(), to_send)
@@ -506,7 +507,7 @@ class _Shipment:
         _tag(remote, build)
         result = self.result(sent, layers_sent)
         self.say(
-            f"{host} has {build.tag} ({build.image_id[:19]}): {sent / 1e6:.1f} MB "
+            f"{host} has {build.tag} ({build.image_id[:19]}): {human_size(sent)} "
             f"sent, {layers_sent} of {len(self.chain)} layers, {result.seconds:.1f} s"
         )
         return result

@@ -52,6 +52,7 @@ from app.ui.models_panel import ModelsPanel
 from app.ui.monitoring_panel import MonitoringPanel
 from app.ui.reference_view import table_files
 from app.ui.theme import THEMES, apply_theme, icon
+from app.units import human_size
 
 if TYPE_CHECKING:
     from app.deploy.service import DeployResult
@@ -450,7 +451,7 @@ class MainWindow(QMainWindow):
         )
         job.sig_finished.connect(
             lambda result: self.statusBar().showMessage(
-                f"{result.host} has {result.tag}: {result.bytes_sent / 1e6:.1f} MB sent, "
+                f"{result.host} has {result.tag}: {human_size(result.bytes_sent)} sent, "
                 f"{result.layers_sent} of {result.layers_total} layers, {result.seconds:.1f} s",
                 15000,
             )
