@@ -2,7 +2,8 @@
 
 Progress and the step log go to stderr, the result to stdout (``--json`` for
 scripts). Exit status 1 when a deploy fails: the previous version keeps serving
-and the ``error:`` line says why, with the new container's last log lines.
+and the ``error:`` line says why (the new container's last log lines, when it wrote
+some, are printed just above it).
 """
 
 from __future__ import annotations
