@@ -83,3 +83,28 @@ def post_json(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict
 def get_json(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=10) as answer:
         return dict(json.loads(answer.read()))
+
+
+@contextlib.contextmanager
+def image_of_files(client: DockerClient, name: str, files: dict[str, bytes]) -> Iterator[str]:
+    """A small local image built from ``files`` (a ``Dockerfile`` among them), tagged
+    ``modelbay-test/NAME:<random>``, never pulled; removed afterwards."""
+    import io
+    import secrets
+    import tarfile
+
+    tag = f"modelbay-test/{name}:{secrets.token_hex(4)}"
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        for path, data in files.items():
+            entry = tarfile.TarInfo(path)
+            entry.size = len(data)
+            tar.addfile(entry, io.BytesIO(data))
+    context.seek(0)
+    image, _log = client.images.build(
+        fileobj=context, custom_context=True, tag=tag, pull=False, rm=True
+    )
+    try:
+        yield tag
+    finally:
+        client.images.remove(str(image.id), force=True)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import secrets
-import tarfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -12,6 +9,7 @@ import pytest
 
 from app.build import engine
 from app.errors import InvalidInputError
+from tests.build.conftest import image_of_files
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -22,24 +20,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def image_without_python(docker_client: DockerClient) -> Iterator[str]:
     """A tiny local image with one static file and nothing else (FROM scratch: no pull)."""
-    tag = f"modelbay-test/no-python:{secrets.token_hex(4)}"
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        for name, data in (
-            ("Dockerfile", b"FROM scratch\nCOPY motd /etc/motd\n"),
-            ("motd", b"no python here\n"),
-        ):
-            entry = tarfile.TarInfo(name)
-            entry.size = len(data)
-            tar.addfile(entry, io.BytesIO(data))
-    context.seek(0)
-    image, _log = docker_client.images.build(
-        fileobj=context, custom_context=True, tag=tag, pull=False, rm=True
-    )
-    try:
+    files = {"Dockerfile": b"FROM scratch\nCOPY motd /etc/motd\n", "motd": b"no python here\n"}
+    with image_of_files(docker_client, "no-python", files) as tag:
         yield tag
-    finally:
-        docker_client.images.remove(str(image.id), force=True)
 
 
 def _containers_of(client: DockerClient, tag: str) -> list[str]:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import secrets
-import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +13,7 @@ from app.build.service import BuildOptions, build_image
 from app.build.smoke import smoke_test
 from app.config import Config
 from app.registry import Registry
+from tests.build.conftest import image_of_files
 from tests.deploy.own_model import own_class_joblib
 
 if TYPE_CHECKING:
@@ -27,25 +25,13 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def image_that_exits(docker_client: DockerClient, base_image: str) -> Iterator[str]:
     """The base image with a command that fails at once, as a broken runtime would."""
-    tag = f"modelbay-test/exits:{secrets.token_hex(4)}"
     dockerfile = (
         f"FROM {base_image}\n"
         'CMD ["python3", "-c", "import sys; print(\'starting\', flush=True); '
         "sys.exit('boom: no model')\"]\n"
     ).encode()
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        entry = tarfile.TarInfo("Dockerfile")
-        entry.size = len(dockerfile)
-        tar.addfile(entry, io.BytesIO(dockerfile))
-    context.seek(0)
-    image, _log = docker_client.images.build(
-        fileobj=context, custom_context=True, tag=tag, pull=False, rm=True
-    )
-    try:
+    with image_of_files(docker_client, "exits", {"Dockerfile": dockerfile}) as tag:
         yield tag
-    finally:
-        docker_client.images.remove(str(image.id), force=True)
 
 
 def test_a_container_that_exits_is_reported_at_once_with_its_last_line(
