@@ -148,10 +148,15 @@ def start_front(state: Path, *, port: int | None = None, grace: float = 30) -> I
         assert first.startswith(f"front: listening on 127.0.0.1:{port}"), first
         yield front
     finally:
-        if process.poll() is None:
-            front.stop()
-        elif process.stderr is not None and not process.stderr.closed:
-            process.stderr.close()
+        try:
+            if process.poll() is None:
+                front.stop()
+        finally:  # a front that did not stop in time is killed, its pipe closed
+            if process.poll() is None:
+                process.kill()
+                process.wait(30)
+            if process.stderr is not None and not process.stderr.closed:
+                process.stderr.close()
 
 
 @pytest.fixture
@@ -180,10 +185,12 @@ def wait_until(condition: Callable[[], bool], timeout: float = 20) -> None:
 
 
 def refuses_connections(port: int) -> bool:
+    """Nothing accepts on ``port`` any more. A connection that lands in the backlog just as
+    the listening socket closes is reset rather than refused: the same answer."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):
             return False
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):
         return True
 
 
