@@ -25,6 +25,7 @@ from app.errors import InvalidInputError, ModelbayError
 
 if TYPE_CHECKING:
     from app.monitor.live import Monitor, PullResult
+    from app.registry import Registry
 
 ALERTING = 3
 
@@ -104,7 +105,7 @@ def _run_all(args: argparse.Namespace) -> int:
     from app.cli.commands import open_registry, secret_prompt
     from app.monitor.live import Round, pull_all
 
-    def one_round() -> Round:
+    def one_round(registry: Registry) -> Round:
         done = pull_all(registry, prompt=secret_prompt())
         for result in done.results:
             _show(result, args.json)
@@ -120,7 +121,7 @@ def _run_all(args: argparse.Namespace) -> int:
 
     with open_registry() as registry:
         if args.once:
-            done = one_round()
+            done = one_round(registry)
             return ALERTING if done.alerting else (1 if done.errors else 0)
         print(
             f"pulling every live service every {args.interval:g} s; Ctrl+C to stop",
@@ -129,7 +130,7 @@ def _run_all(args: argparse.Namespace) -> int:
         )
         try:
             while True:
-                one_round()
+                one_round(registry)
                 time.sleep(args.interval)
         except KeyboardInterrupt:
             return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from pytestqt.qtbot import QtBot
@@ -12,6 +13,9 @@ from pytestqt.qtbot import QtBot
 from app.config import Config
 from app.registry import NewVersion, Registry
 from app.store import StoredFile
+
+if TYPE_CHECKING:
+    from app.ui.jobs import JobQueue
 
 
 @pytest.fixture(autouse=True)
@@ -35,6 +39,19 @@ def _no_leftovers(qapp: object) -> Iterator[None]:
         if t not in threads_before and t.is_alive() and not isinstance(t, threading._DummyThread)
     ]
     assert extra == [], f"the test left threads running: {extra}"
+
+
+@pytest.fixture
+def queues() -> Iterator[tuple[JobQueue, JobQueue]]:
+    """A reader and a network job queue, as the window has, shut down after the test."""
+    from app.ui.jobs import JobQueue
+
+    reader, network = JobQueue(), JobQueue()
+    yield reader, network
+    assert network.shutdown()
+    assert reader.shutdown()
+    reader.deleteLater()
+    network.deleteLater()
 
 
 @pytest.fixture

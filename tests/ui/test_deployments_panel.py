@@ -58,16 +58,6 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture
-def queues() -> Iterator[tuple[JobQueue, JobQueue]]:
-    reader, network = JobQueue(), JobQueue()
-    yield reader, network
-    assert network.shutdown()
-    assert reader.shutdown()
-    reader.deleteLater()
-    network.deleteLater()
-
-
-@pytest.fixture
 def iris(config: Config, tmp_path: Path) -> Iterator[tuple[Registry, VersionInfo, VersionInfo]]:
     registry = Registry.open(config)
     first = registry.import_path(makers.sklearn_joblib(tmp_path / "a"), name="iris")

@@ -60,16 +60,6 @@ def closed_port() -> int:
 
 
 @pytest.fixture
-def queues() -> Iterator[tuple[JobQueue, JobQueue]]:
-    reader, network = JobQueue(), JobQueue()
-    yield reader, network
-    assert network.shutdown()
-    assert reader.shutdown()
-    reader.deleteLater()
-    network.deleteLater()
-
-
-@pytest.fixture
 def monitored(config: Config, tmp_path: Path) -> Iterator[tuple[Registry, Monitored]]:
     """churn@gpu-1 with 20 calm windows then 10 shifted ones stored (minute windows)."""
     registry = Registry.open(config)
