@@ -448,6 +448,12 @@ class RemoteHost:
                 raise BedSetupError(f"sshd did not start in {self.netns}:\n{_tail(log)}")
             time.sleep(0.02)
 
+    def received_bytes(self) -> int:
+        """Bytes the host's network interface has received so far (all traffic, headers
+        included): what crossed the wire to it."""
+        counter = "/sys/class/net/eth0/statistics/rx_bytes"
+        return int(_run("ip", "netns", "exec", self.netns, "cat", counter).stdout.strip())
+
     def drop_connections(self) -> int:
         """Kill every SSH connection to the host (sshd's per-connection processes), as a
         network failure would; sshd itself keeps listening. Returns how many were cut."""

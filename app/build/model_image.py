@@ -79,23 +79,31 @@ class ImageParts:
         return self.layer_path.stat().st_size
 
     def archive(
-        self, *, tags: Iterable[str] = (), with_model_layer: bool = True, parent: str = ""
+        self,
+        *,
+        tags: Iterable[str] = (),
+        layers: Mapping[str, Path] | None = None,
+        parent: str = "",
     ) -> Iterator[bytes]:
-        """A ``docker load`` archive of the image carrying only the model layer's tar (or no
-        layer tar at all): the receiving daemon must hold every other layer already."""
+        """A ``docker load`` archive of the image carrying the tars of ``layers`` (diff id ->
+        file; by default the model layer's alone): the receiving daemon must hold every
+        other layer of the image already."""
         config = self.config()
         chain = list(json.loads(config)["rootfs"]["diff_ids"])
-        layers = [f"{diff_id.split(':', 1)[1]}/layer.tar" for diff_id in chain]
+        names = [f"{diff_id.split(':', 1)[1]}/layer.tar" for diff_id in chain]
         item: dict[str, Any] = {
             "Config": f"{self.folder.name}.json",
             "RepoTags": list(tags),
-            "Layers": layers,
+            "Layers": names,
         }
         if parent:
             item["Parent"] = parent
         manifest = json.dumps([item]).encode()
-        if with_model_layer:
-            yield from _entry(layers[-1], self.layer_size(), _file_chunks(self.layer_path))
+        files = {chain[-1]: self.layer_path} if layers is None else layers
+        for diff_id, name in zip(chain, names, strict=True):
+            if diff_id in files:
+                path = files[diff_id]
+                yield from _entry(name, path.stat().st_size, _file_chunks(path))
         yield from _entry(f"{self.folder.name}.json", len(config), iter([config]))
         yield from _entry("manifest.json", len(manifest), iter([manifest]))
         yield bytes(2 * _BLOCK)
@@ -119,6 +127,14 @@ class ImageCache:
         if not present or hashlib.sha256(config).hexdigest() != hex_id:
             return None
         return parts
+
+    def all(self) -> list[ImageParts]:
+        """Every composed image kept here (not checked against its id)."""
+        try:
+            folders = [f for f in self.root.iterdir() if f.is_dir() and not f.name.startswith(".")]
+        except OSError:
+            return []
+        return [ImageParts(folder) for folder in folders if (folder / "config.json").is_file()]
 
     def scratch(self) -> tempfile.TemporaryDirectory[str]:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -299,7 +315,9 @@ def _info(name: str, *, size: int = 0, is_dir: bool = False) -> tarfile.TarInfo:
 
 def _entry(name: str, size: int, chunks: Iterator[bytes]) -> Iterator[bytes]:
     """One regular file of an archive: header, data, padding to the block."""
-    yield _info(name, size=size).tobuf(format=tarfile.USTAR_FORMAT)
+    # ustar holds sizes below 8 GiB; a bigger layer gets a PAX header
+    big = size >= 8 << 30
+    yield _info(name, size=size).tobuf(format=tarfile.PAX_FORMAT if big else tarfile.USTAR_FORMAT)
     written = 0
     for chunk in chunks:
         written += len(chunk)

@@ -14,8 +14,10 @@ the version's history shows every attempt.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -31,6 +33,8 @@ from app.units import human_size
 from . import context as ctx
 from .requirements import Requirement, model_requirements, runtime_requirements
 from .wheelhouse import Lock, Wheelhouse
+
+_log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from app.registry import BuildInfo, Registry, VersionInfo
@@ -141,9 +145,20 @@ def build_image(
             f"{facts['size'] / 1e6:.0f} MB"
         )
         facts["image_id"] = image_id
-        if not job.options.smoke_test:
-            return job.record("built", lock, facts=facts)
-        return job.smoke(client, lock, facts)
+        # Kept while the smoke test runs: the container start is mostly waiting.
+        keeping = threading.Thread(
+            target=job.keep_runtime_layers,
+            args=(client, output.image_id),
+            name="keep-runtime-layers",
+            daemon=True,
+        )
+        keeping.start()
+        try:
+            if not job.options.smoke_test:
+                return job.record("built", lock, facts=facts)
+            return job.smoke(client, lock, facts)
+        finally:
+            keeping.join()
     finally:
         client.close()
 
@@ -243,6 +258,34 @@ class _Job:
             )
         self.say(f"model layer: {human_size(parts.layer_size())}, image {parts.image_id[:19]}")
         return parts.image_id
+
+    def keep_runtime_layers(self, client: Any, runtime_id: str) -> None:
+        """Keep the runtime image's layer tars for shipping (app/build/layers.py), then drop
+        cached parts of images Docker no longer has. A failure only costs ships their speed
+        (they fall back to ``docker save``): it is logged, never raised."""
+        from .layers import LayerCache, prune_cache
+
+        layers = LayerCache(self.config.cache_dir)
+        try:
+            chain = list(client.api.inspect_image(runtime_id)["RootFS"]["Layers"])
+            if layers.missing(chain):
+                started = time.monotonic()
+                written = layers.keep_image(client, runtime_id, chain, cancel=self.cancel)
+                self.say(
+                    f"kept the runtime image's layers for shipping: {human_size(written)} in "
+                    f"{time.monotonic() - started:.1f} s"
+                )
+            freed = prune_cache(client, self.config.cache_dir)
+            if freed:
+                self.say(f"removed {human_size(freed)} of cached layers no image uses")
+        except Cancelled:
+            return
+        except Exception as exc:  # noqa: BLE001 - an optimisation for later ships
+            self.say(
+                f"could not keep the runtime layers for shipping ({exc}); ships will use "
+                "docker save"
+            )
+            _log.warning("keeping the runtime layers of %s failed", runtime_id, exc_info=True)
 
     def smoke(self, client: Any, lock: Lock, facts: dict[str, Any]) -> BuildInfo:
         from .smoke import sample_request, smoke_test

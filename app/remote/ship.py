@@ -6,10 +6,11 @@
    of layer diff ids; the longest prefix of our chain that one of them shares
    is what the host holds (``docker load`` reuses a layer only with the same
    chain below it, so only a shared prefix counts).
-3. When the host holds every layer but the model's and Modelbay composed the
-   image itself (app/build/model_image.py keeps its configuration and model
-   layer in the cache), a small archive of those goes to ``docker load`` on the
-   host: no ``docker save`` at all.
+3. When Modelbay composed the image itself (app/build/model_image.py keeps its
+   configuration and model layer in the cache) and keeps the runtime image's
+   layers the host lacks (app/build/layers.py), an archive of those files goes
+   to the host's ``docker load``: no ``docker save`` at all. A new version
+   whose runtime the host holds is a few kilobytes.
 4. Otherwise ``docker save`` of the image streams through a filter
    (app/remote/archive.py) that drops the ``layer.tar`` of each held layer (its
    folder is known from earlier archives, or the tar is hashed: a diff id is
@@ -27,8 +28,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
+from app.build.layers import LayerCache, damaged_files
 from app.build.model_image import ImageCache, ImageParts
 from app.config import Config
 from app.errors import Cancelled, ConflictError, ModelbayError
@@ -280,7 +283,18 @@ def _send(
     config = config or Config.from_environment()
     folders = LayerFolders(config.cache_dir / "layer-folders.json")
     composed = ImageCache(config.cache_dir).get(build.image_id)
-    shipment = _Shipment(build, image, chain, session, remote, say, started, folders, composed)
+    shipment = _Shipment(
+        build,
+        image,
+        chain,
+        session,
+        remote,
+        say,
+        started,
+        folders,
+        composed,
+        LayerCache(config.cache_dir),
+    )
     try:
         return shipment.run(free_bytes, progress, cancel)
     finally:
@@ -340,6 +354,7 @@ class _Shipment:
     started: float
     folders: LayerFolders
     composed: ImageParts | None  # the image's own parts, when Modelbay composed it here
+    layers: LayerCache  # the runtime images' layer tars
     save: _Prefetched | None = None  # the `docker save` stream, once requested
 
     def close(self) -> None:
@@ -370,8 +385,20 @@ class _Shipment:
             return self.result(0, 0, already=True)
         if self.composed is not None:
             held = _held_prefix(remote, self.chain)
-            if held >= len(self.chain) - 1:
-                return self.send_composed(self.composed, held, free_bytes, progress, cancel)
+            files = self.files_to_send(self.composed, held)
+            if files is not None:
+                try:
+                    return self.send_composed(files, held, free_bytes, progress, cancel)
+                except ShipFailed:
+                    damaged = damaged_files(files)
+                    if not damaged:
+                        raise
+                    for path in damaged:
+                        path.unlink(missing_ok=True)
+                    self.say(
+                        f"{len(damaged)} cached layer file(s) no longer matched their hash and "
+                        "were removed; sending through docker save instead"
+                    )
         else:
             held = -1
         sizes = _layer_sizes(self.image, len(self.chain))  # before the daemon gets busy
@@ -400,28 +427,36 @@ class _Shipment:
 
         return self.load(send, to_send, progress, cancel)
 
+    def files_to_send(self, parts: ImageParts, held: int) -> dict[str, Path] | None:
+        """The files of the layers the host lacks (diff id -> file), when all are here: the
+        model layer from the composed image, the runtime image's from the layer cache."""
+        files = {self.chain[-1]: parts.layer_path} if held < len(self.chain) else {}
+        runtime_layers = self.chain[held:-1]
+        if self.layers.missing(runtime_layers):
+            return None
+        return {**{d: self.layers.path(d) for d in runtime_layers}, **files}
+
     def send_composed(
         self,
-        parts: ImageParts,
+        files: dict[str, Path],
         held: int,
         free_bytes: Callable[[], int | None],
         progress: ProgressCallback,
         cancel: CancelToken,
     ) -> ShipResult:
-        """The host holds the runtime image's layers: send the configuration and the model
-        layer from the cache, as a small ``docker load`` archive (no ``docker save``)."""
-        with_layer = held < len(self.chain)
-        to_send = parts.layer_size() if with_layer else 0
+        """Send the configuration and the layers the host lacks from Modelbay's cache, as a
+        ``docker load`` archive (no ``docker save``)."""
+        to_send = sum(path.stat().st_size for path in files.values())
+        what = f"{len(files)} layer{'s' if len(files) != 1 else ''} and " if files else ""
         self.say(
             f"{self.session.host.name} holds {held} of {len(self.chain)} layers; sending "
-            f"{'the model layer and ' if with_layer else ''}the image configuration "
-            f"({human_size(to_send)})"
+            f"{what}the image configuration ({human_size(to_send)})"
         )
         if to_send >= SPACE_CHECK_FROM:
             _check_space(self.session.host.name, free_bytes(), to_send)
-
-        archive = parts.archive(tags=[self.build.tag], with_model_layer=with_layer)
-        return self.load_through_api(archive, int(with_layer), to_send, progress, cancel)
+        assert self.composed is not None
+        archive = self.composed.archive(tags=[self.build.tag], layers=files)
+        return self.load_through_api(archive, len(files), to_send, progress, cancel)
 
     def load_through_api(
         self,

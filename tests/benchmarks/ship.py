@@ -46,16 +46,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ship-rounds", type=int, default=3, help="interleaved rounds")
 
 
-def _rx(netns: str) -> int:
-    done = subprocess.run(
-        ["ip", "netns", "exec", netns, "cat", "/sys/class/net/eth0/statistics/rx_bytes"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return int(done.stdout.strip())
-
-
 def _clear(remote: Any, keep: str | None = None) -> None:
     images = remote.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
     doomed = [i for i in images if i != keep]
@@ -65,9 +55,9 @@ def _clear(remote: Any, keep: str | None = None) -> None:
 
 
 def _timed(
-    argv: list[str], env: dict[str, str], netns: str, shell: bool = False
+    argv: list[str], env: dict[str, str], remote: Any, shell: bool = False
 ) -> tuple[float, int, bytes]:
-    before = _rx(netns)
+    before = remote.received_bytes()
     start = time.perf_counter()
     done = subprocess.run(
         argv if not shell else " ".join(argv),
@@ -79,7 +69,7 @@ def _timed(
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"benchmark aborted: {argv[:3]} failed: {done.stderr.decode()[-2000:]}")
-    return seconds, _rx(netns) - before, done.stdout
+    return seconds, remote.received_bytes() - before, done.stdout
 
 
 def run(args: argparse.Namespace) -> None:
@@ -135,23 +125,23 @@ def run(args: argparse.Namespace) -> None:
             for _ in range(args.ship_rounds):
                 _clear(remote)
                 seconds, wire, out = _timed(
-                    [str(MODELBAY), "ship", f"{NAME}:1", "bench", "--json"], env, remote.netns
+                    [str(MODELBAY), "ship", f"{NAME}:1", "bench", "--json"], env, remote
                 )
                 rows["a-mb"].append((seconds, wire, json.loads(out)["bytes_sent"]))
                 _clear(remote)
                 seconds, wire, _ = _timed(
-                    ["docker", "save", tags[0], "|", ssh], env, remote.netns, shell=True
+                    ["docker", "save", tags[0], "|", ssh], env, remote, shell=True
                 )
                 rows["a-base"].append((seconds, wire, wire))
                 # (b): the host holds version 1 (loaded just now by the baseline)
                 _clear(remote, keep=tags[0])
                 seconds, wire, out = _timed(
-                    [str(MODELBAY), "ship", f"{NAME}:2", "bench", "--json"], env, remote.netns
+                    [str(MODELBAY), "ship", f"{NAME}:2", "bench", "--json"], env, remote
                 )
                 rows["b-mb"].append((seconds, wire, json.loads(out)["bytes_sent"]))
                 _clear(remote, keep=tags[0])
                 seconds, wire, _ = _timed(
-                    ["docker", "save", tags[1], "|", ssh], env, remote.netns, shell=True
+                    ["docker", "save", tags[1], "|", ssh], env, remote, shell=True
                 )
                 rows["b-base"].append((seconds, wire, wire))
     finally:

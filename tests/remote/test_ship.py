@@ -15,10 +15,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from app.build.layers import LayerCache
 from app.build.service import BuildOptions, build_image
 from app.config import Config
 from app.errors import Cancelled, ConflictError
@@ -29,6 +32,9 @@ from tests.formats import makers
 from tests.remote.conftest import add_test_host, forget_images
 from tests.remote_host import RemoteHost
 from tests.serving.conftest import IRIS_COLUMNS, IRIS_ROWS
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 pytestmark = pytest.mark.integration
 
@@ -57,9 +63,16 @@ def test_ship_sends_everything_first_then_only_the_new_model_layer(
 ) -> None:
     registry = shipping_registry
     progress: list[tuple[int, int | None, str]] = []
+    log: list[str] = []
     first = ship(
-        registry, "iris:1", "test-host", progress=lambda d, t, m: progress.append((d, t, m))
+        registry,
+        "iris:1",
+        "test-host",
+        log=log.append,
+        progress=lambda d, t, m: progress.append((d, t, m)),
     )
+    sending = f"sending {first.layers_total} layers and the image configuration"
+    assert any(sending in line for line in log)  # from the cache: no `docker save`
     assert first.layers_sent == first.layers_total
     assert first.bytes_sent > 200_000_000  # the dependencies' layer travels once
     assert first.image_id in _remote_images(remote_host)
@@ -67,9 +80,9 @@ def test_ship_sends_everything_first_then_only_the_new_model_layer(
     assert "MB/s" in progress[-1][2]
     assert "left" in progress[-1][2]
 
-    log: list[str] = []
+    log.clear()
     second = ship(registry, "iris:2", "test-host", log=log.append)
-    assert any("the model layer and the image configuration" in line for line in log)  # no save
+    assert any("sending 1 layer and the image configuration" in line for line in log)
     assert second.layers_sent == 1
     assert second.layers_total == first.layers_total
     model_layer = 1_000_000  # the model's files and metadata: well under a megabyte here
@@ -98,6 +111,55 @@ def test_without_the_cached_model_layer_a_new_version_still_sends_only_that_laye
     assert not any("the image configuration" in line for line in log)
     assert (result.layers_sent, result.image_id) == (1, second.image_id)
     assert result.bytes_sent < 2_000_000
+    assert result.image_id in _remote_images(remote_host)
+
+
+@pytest.fixture
+def runtime_layers(build_config: Config) -> Iterator[Path]:
+    """The shared cache's runtime layer files, put back as they were after the test."""
+    layers = LayerCache(build_config.cache_dir).root
+    saved = layers.with_name("layers.saved")
+    shutil.copytree(layers, saved)
+    try:
+        yield layers
+    finally:
+        shutil.rmtree(layers)
+        saved.rename(layers)
+
+
+def test_without_the_runtime_layers_cached_the_first_ship_goes_through_docker_save(
+    shipping_registry: Registry, remote_host: RemoteHost, runtime_layers: Path
+) -> None:
+    for path in runtime_layers.glob("*.tar"):
+        path.unlink()
+    log: list[str] = []
+    result = ship(shipping_registry, "iris:1", "test-host", log=log.append)
+    assert not any("the image configuration" in line for line in log)
+    assert any("MB to send" in line for line in log)  # the `docker save` filter's words
+    assert result.layers_sent == result.layers_total
+    assert result.image_id in _remote_images(remote_host)
+
+
+def test_a_damaged_cached_layer_is_removed_and_the_ship_goes_through_docker_save(
+    shipping_registry: Registry,
+    remote_host: RemoteHost,
+    runtime_layers: Path,
+    docker_client: DockerClient,
+) -> None:
+    build = shipping_registry.builds("iris:1")[0]
+    assert build.image_id is not None
+    chain = docker_client.images.get(build.image_id).attrs["RootFS"]["Layers"]
+    layers = LayerCache(runtime_layers.parent)
+    damaged = min((layers.path(d) for d in chain[:-1]), key=lambda path: path.stat().st_size)
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # flipped bits in the middle, as a failing disk would
+    damaged.write_bytes(bytes(data))
+    log: list[str] = []
+    result = ship(shipping_registry, "iris:1", "test-host", log=log.append)
+    assert any("the image configuration" in line for line in log)  # tried the cache first
+    assert any("no longer matched their hash and were removed" in line for line in log)
+    assert not damaged.exists()
+    assert result.image_id == build.image_id
     assert result.image_id in _remote_images(remote_host)
 
 
@@ -190,20 +252,17 @@ def test_a_ship_killed_halfway_leaves_the_host_unchanged(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+    before = remote_host.received_bytes()
     deadline = time.monotonic() + 60
-    while "docker load" not in remote_host.ssh("ps", "-eo", "args", check=False).stdout:
+    while remote_host.received_bytes() - before < 50_000_000:  # part of the archive is there
         assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
         assert time.monotonic() < deadline, "the transfer never started"
-        time.sleep(0.05)
-    time.sleep(0.5)  # part of the archive is on its way
+        time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait(30)
     if process.stderr:
         process.stderr.close()
-    deadline = time.monotonic() + 30
-    while "docker load" in remote_host.ssh("ps", "-eo", "args", check=False).stdout:
-        assert time.monotonic() < deadline, "docker load kept running on the host"
-        time.sleep(0.2)
+    time.sleep(1)  # the host's daemon notices the connection is gone
     assert _remote_images(remote_host) == set()
     result = ship(shipping_registry, "iris:1", "test-host")
     assert result.layers_sent == result.layers_total
