@@ -20,9 +20,9 @@ def _entry() -> int:
         from app.serving.__main__ import main as serve
 
         return serve(sys.argv[3:])
-    from app.cli import main
+    from app.cli import run
 
-    return main()
+    run()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
 
 SERVICE = "modelbay"
 
@@ -18,27 +17,28 @@ SecretPrompt = Callable[[str], "str | None"]
 """Asks a person for a secret (``prompt`` text in, the secret or None to give up out)."""
 
 
-@dataclass
-class SecretStore:
-    """A thin layer over :mod:`keyring` that never falls back to plain text."""
+_UNCHECKED = "\0unchecked"
 
-    problem: str | None = None  # why secrets cannot be stored, when they cannot
+
+class SecretStore:
+    """A thin layer over :mod:`keyring` that never falls back to plain text.
+
+    The keyring is looked at on first use: loading its backends takes tens of
+    milliseconds, and most connections use a key that needs no secret."""
+
+    def __init__(self, problem: str | None = _UNCHECKED) -> None:
+        self._problem = problem
 
     @classmethod
     def open(cls) -> SecretStore:
-        try:
-            import keyring
-            from keyring.backends import fail
-
-            backend = keyring.get_keyring()
-        except Exception as exc:  # noqa: BLE001 - any import/backend failure: no keyring
-            return cls(problem=f"the OS keyring is not usable ({exc})")
-        if isinstance(backend, fail.Keyring) or getattr(backend, "priority", 1) <= 0:
-            return cls(
-                problem="no OS keyring is available (on Linux: GNOME Keyring or KWallet "
-                "through the Secret Service), so secrets are asked every time and never stored"
-            )
         return cls()
+
+    @property
+    def problem(self) -> str | None:
+        """Why secrets cannot be stored, when they cannot."""
+        if self._problem == _UNCHECKED:
+            self._problem = _keyring_problem()
+        return self._problem
 
     @property
     def available(self) -> bool:
@@ -76,6 +76,22 @@ class SecretStore:
 
         with contextlib.suppress(PasswordDeleteError, KeyringError):
             keyring.delete_password(SERVICE, entry)
+
+
+def _keyring_problem() -> str | None:
+    try:
+        import keyring
+        from keyring.backends import fail
+
+        backend = keyring.get_keyring()
+    except Exception as exc:  # noqa: BLE001 - any import/backend failure: no keyring
+        return f"the OS keyring is not usable ({exc})"
+    if isinstance(backend, fail.Keyring) or getattr(backend, "priority", 1) <= 0:
+        return (
+            "no OS keyring is available (on Linux: GNOME Keyring or KWallet "
+            "through the Secret Service), so secrets are asked every time and never stored"
+        )
+    return None
 
 
 def password_entry(user: str, address: str, port: int) -> str:

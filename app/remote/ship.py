@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any
 
 from app.build.layers import LayerCache, damaged_files
 from app.build.model_image import ImageCache, ImageParts
@@ -39,12 +39,19 @@ from app.progress import NEVER_CANCELLED, CancelToken, ProgressCallback, no_prog
 from app.units import human_size
 
 from .archive import LayerFolders, filter_archive
-from .docker_remote import MAX_API_VERSION, RemoteDockerError, check_docker, docker_client
+from .docker_remote import (
+    MAX_API_VERSION,
+    RemoteDockerError,
+    check_docker,
+    docker_client,
+    start_relay,
+)
 from .secrets import SecretPrompt, SecretStore
 from .ssh import connect
 
 if TYPE_CHECKING:
     import docker
+    import paramiko
 
     from app.registry import Registry
 
@@ -94,9 +101,6 @@ class ShipResult:
             "seconds": round(self.seconds, 3),
             "already_there": self.already_there,
         }
-
-
-T = TypeVar("T")
 
 
 def image_to_ship(registry: Registry, ref: str, local: docker.DockerClient) -> Shippable:
@@ -152,26 +156,26 @@ def ship(
     cancel: CancelToken = NEVER_CANCELLED,
     config: Config | None = None,
 ) -> ShipResult:
-    """Ship ``ref``'s image to ``host_name``. The local daemon is asked for the image while
-    the SSH login runs; the host's free space is checked only when enough is sent to matter."""
+    """Ship ``ref``'s image to ``host_name``.
+
+    The host's relay to its Docker starts right after the login, and this side looks for
+    the image in the local daemon while it starts (both take a fifth of a second). The
+    host's free space is checked only when enough is sent to matter."""
     say = log or (lambda line: None)
     host = registry.get_host(host_name)
     candidates = _candidates(registry, ref)
     if not candidates.builds:
         raise _nothing_to_ship(candidates)
-    local_side = _Background("local-image", lambda: _local_image(candidates))
     try:
+        session = connect(host, secrets=secrets, prompt=prompt)
+    except BaseException:
+        _local_image(candidates)[0].close()  # "no image here" says more than a host we did not need
+        raise
+    with session:
+        relay = start_relay(session)
+        local, build = _local_image(candidates)
         try:
-            session = connect(host, secrets=secrets, prompt=prompt)
-        except BaseException:
-            local_side.result()  # "no image here" says more than a host we did not need
-            raise
-        with session:
-            try:
-                remote = _remote_client(session, say)
-            except BaseException:
-                local_side.result()  # a problem here is reported first, as before the login
-                raise
+            remote = _remote_client(session, say, relay)
             checked: list[RemoteDocker] = []
 
             def free_bytes() -> int | None:
@@ -180,7 +184,6 @@ def ship(
                 return checked[0].free_bytes
 
             try:
-                local, build = local_side.result()
                 result = _send(
                     build,
                     local,
@@ -194,10 +197,8 @@ def ship(
                 )
             finally:
                 remote.api.close()
-    finally:
-        local_side.join()
-        if local_side.value is not None:
-            local_side.value[0].close()
+        finally:
+            local.close()
     record_shipment(registry, result)
     return result
 
@@ -213,11 +214,13 @@ def _local_image(candidates: _Candidates) -> tuple[docker.DockerClient, Shippabl
         raise
 
 
-def _remote_client(session: SSHSession, say: Callable[[str], None]) -> docker.DockerClient:
+def _remote_client(
+    session: SSHSession, say: Callable[[str], None], relay: paramiko.Channel | None = None
+) -> docker.DockerClient:
     """A client of the host's Docker at the newest API version Modelbay speaks, or the
     host's own if older. When the host's Docker does not answer, ``check_docker`` (which
-    runs the ``docker`` command there) says why."""
-    remote = docker_client(session, MAX_API_VERSION)
+    runs the ``docker`` command there) says why. ``relay``: a started relay to use first."""
+    remote = docker_client(session, MAX_API_VERSION, relay=relay)
     try:
         version = remote.api.version(api_version=False)
         api_version, name = str(version["ApiVersion"]), str(version["Version"])
@@ -299,32 +302,6 @@ def _send(
         return shipment.run(free_bytes, progress, cancel)
     finally:
         shipment.close()
-
-
-class _Background(Generic[T]):
-    """A call run on its own thread; ``result()`` returns its value or raises its error."""
-
-    def __init__(self, name: str, call: Callable[[], T]) -> None:
-        self.call = call
-        self.value: T | None = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.value = self.call()
-        except BaseException as exc:  # noqa: BLE001 - handed to the thread that asks
-            self.error = exc
-
-    def join(self) -> None:
-        self.thread.join()
-
-    def result(self) -> T:
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-        return cast("T", self.value)
 
 
 def record_shipment(registry: Registry, result: ShipResult) -> None:

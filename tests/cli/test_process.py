@@ -16,6 +16,7 @@ import pytest
 
 from app.config import Config
 from app.registry import Registry
+from tests.formats import makers
 
 MODELBAY = [sys.executable, "-m", "app"]
 
@@ -34,6 +35,40 @@ def test_console_script_and_module_agree(tmp_path: Path) -> None:
     by_module = modelbay("--version", home=tmp_path)
     assert by_script.stdout == by_module.stdout
     assert by_script.stdout.startswith("modelbay ")
+
+
+def test_the_whole_output_reaches_a_pipe_before_the_quick_exit(tmp_path: Path) -> None:
+    """``run()`` ends the process without Python's teardown: what the command printed
+    must all be there, and an early reader's exit is no error."""
+    home = tmp_path / "home"
+    model = makers.onnx_helper(tmp_path / "model")
+    with Registry.open(Config.at(home)) as registry:
+        for i in range(60):
+            registry.import_path(model, name=f"model-{i:02d}")
+    env = {**os.environ, "MODELBAY_HOME": str(home)}
+    env.pop("PYTHONUNBUFFERED", None)  # block-buffered, as for most users: flushing matters
+    listed = subprocess.run(
+        [*MODELBAY, "list", "--json"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(v["name"] for v in json.loads(listed.stdout)) == [
+        f"model-{i:02d}" for i in range(60)
+    ]
+    short = subprocess.run(  # all of it waits in the buffer until the exit
+        [*MODELBAY, "--version"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert short.stdout.startswith("modelbay ")
+    assert short.stdout.endswith("\n")
+    head = subprocess.run(
+        f"{' '.join(MODELBAY)} list --json | head -c 10",
+        shell=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert len(head.stdout) == 10
+    assert "Traceback" not in head.stderr
 
 
 def test_kill_9_during_the_copy_leaves_no_version_and_no_temp_file(tmp_path: Path) -> None:
