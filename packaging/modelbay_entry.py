@@ -14,16 +14,16 @@ import multiprocessing
 import sys
 
 
-def _entry() -> int:
+def _entry() -> None:
     multiprocessing.freeze_support()
     if sys.argv[1:3] == ["-m", "app.serving"]:
         from app.serving.__main__ import main as serve
 
-        return serve(sys.argv[3:])
+        raise SystemExit(serve(sys.argv[3:]))
     from app.cli import run
 
     run()
 
 
 if __name__ == "__main__":
-    raise SystemExit(_entry())
+    _entry()
