@@ -7,14 +7,18 @@ same dependencies) on the local base image. Whole processes, 3 interleaved
 rounds, medians:
 
 (a) first ship to an empty host: ``modelbay ship iris:1 HOST --json`` and the
-    baseline, each after the host's images are removed;
+    baseline, each after the host's images are removed. The build kept the
+    runtime image's layer tars (app/build/layers.py), so the ship reads them
+    from the cache with no ``docker save``; the extra row "(a) without the layer
+    cache" moves them aside for one more run per round and ships the way images
+    built before that cache existed do (``docker save`` through the filter);
 (b) a new version after the previous is there: host holds iris:1 only, then
     ``modelbay ship iris:2`` (the model layer and configuration from Modelbay's
     cache, no ``docker save``) and the baseline (which sends the whole image
     again; ``docker load`` skips what it has, after receiving it), removing
     iris:2 between runs. The builds happen before any timing, in both cases
-    (Modelbay's build composes the model layer it later ships; its cost is in
-    the image_build benchmark).
+    (Modelbay's build composes the model layer and keeps the runtime layers it
+    later ships; their cost is in the image_build benchmark).
 
 Bytes on the wire are the namespace's receive counter (/sys/class/net/eth0/
 statistics/rx_bytes: SSH framing and TCP/IP headers included); Modelbay's own
@@ -27,12 +31,14 @@ Rerun:  .venv/bin/python -m tests.benchmarks ship [--ship-rounds N] [--base-imag
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +93,7 @@ def run(args: argparse.Namespace) -> None:
         "MODELBAY_TEST_BASE_IMAGE", "modelbay-test/python:3.11-bookworm"
     )
     rows: dict[str, list[tuple[float, int, int]]] = {
-        k: [] for k in ("a-mb", "a-base", "b-mb", "b-base")
+        k: [] for k in ("a-mb", "a-base", "a-save", "b-mb", "b-base")
     }
     try:
         with Registry.open(Config.at(home)) as registry:
@@ -133,6 +139,12 @@ def run(args: argparse.Namespace) -> None:
                     ["docker", "save", tags[0], "|", ssh], env, remote, shell=True
                 )
                 rows["a-base"].append((seconds, wire, wire))
+                _clear(remote)
+                with _layers_aside(home):
+                    seconds, wire, out = _timed(
+                        [str(MODELBAY), "ship", f"{NAME}:1", "bench", "--json"], env, remote
+                    )
+                rows["a-save"].append((seconds, wire, json.loads(out)["bytes_sent"]))
                 # (b): the host holds version 1 (loaded just now by the baseline)
                 _clear(remote, keep=tags[0])
                 seconds, wire, out = _timed(
@@ -164,6 +176,14 @@ def run(args: argparse.Namespace) -> None:
                 f"{m('a-mb', 1) / 1e6:.1f}",
                 f"{m('a-mb', 2) / 1e6:.1f}",
                 f"{m('a-mb', 0) / m('a-base', 0):.2f}x",
+            ],
+            [
+                "(a) without the layer cache",
+                "modelbay ship (docker save)",
+                f"{m('a-save', 0):.1f}",
+                f"{m('a-save', 1) / 1e6:.1f}",
+                f"{m('a-save', 2) / 1e6:.1f}",
+                f"{m('a-save', 0) / m('a-base', 0):.2f}x",
             ],
             [
                 "(a) first ship, empty host",
@@ -203,6 +223,21 @@ def run(args: argparse.Namespace) -> None:
     )
     ratio_b = m("b-mb", 0) / m("b-base", 0)
     verdict("(b) new-version ship time vs baseline", f"{ratio_b:.2f}x", "<= 0.2x", ratio_b <= 0.2)
+
+
+@contextlib.contextmanager
+def _layers_aside(home: Path) -> Iterator[None]:
+    """The data home's kept runtime layers moved out of the way, then back."""
+    from app.build.layers import LayerCache
+    from app.config import Config
+
+    layers = LayerCache(Config.at(home).cache_dir).root
+    aside = layers.with_name("layers.aside")
+    layers.rename(aside)
+    try:
+        yield
+    finally:
+        aside.rename(layers)
 
 
 def _changed_layer_bytes(tags: list[str]) -> int:
