@@ -27,7 +27,7 @@ from app.config import Config
 from app.errors import Cancelled, ConflictError
 from app.progress import CancelToken
 from app.registry import Registry
-from app.remote.ship import ship
+from app.remote.ship import ShipFailed, ship
 from tests.formats import makers
 from tests.remote.conftest import add_test_host, forget_images
 from tests.remote_host import RemoteHost
@@ -235,6 +235,26 @@ def test_a_cancelled_new_version_leaves_the_host_as_it_was(
     assert _remote_images(remote_host) == before
     result = ship(registry, "iris:2", "test-host")
     assert result.layers_sent == 1
+    assert result.image_id in _remote_images(remote_host)
+
+
+def test_a_connection_dropped_mid_transfer_leaves_the_host_unchanged_and_a_retry_works(
+    shipping_registry: Registry, remote_host: RemoteHost
+) -> None:
+    cut: list[int] = []
+
+    def progress(done: int, total: int | None, _message: str) -> None:
+        if total and done > total // 4 and not cut:
+            cut.append(remote_host.drop_connections())  # as a network failure would
+
+    with pytest.raises(ShipFailed, match="connection to test-host broke during the transfer"):
+        ship(shipping_registry, "iris:1", "test-host", progress=progress)
+    assert cut
+    assert cut[0] >= 1
+    time.sleep(1)
+    assert _remote_images(remote_host) == set()  # no half-loaded image
+    result = ship(shipping_registry, "iris:1", "test-host")
+    assert result.layers_sent == result.layers_total
     assert result.image_id in _remote_images(remote_host)
 
 
