@@ -462,7 +462,7 @@ class _SwarmRun:
             if current is None:
                 self.say(f"creating the Swarm service {name} ({info.ref})")
                 self.remote.api.create_service(name=name, **spec)
-                self._wait_created(service, row.uid, options.timeout + 30)
+                self._wait_created(service, row.uid, info.ref, options.timeout + 30)
             else:
                 self.say(
                     f"updating the Swarm service {name} to {info.ref}: Swarm starts the new "
@@ -545,7 +545,7 @@ class _SwarmRun:
         return live, replaced, image_id, labels.get(IMAGE_TAG, "")
 
     # ------------------------------------------------------------------ waiting
-    def _wait_created(self, service: str, uid: str, timeout: float) -> None:
+    def _wait_created(self, service: str, uid: str, ref: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         self.say(f"waiting for the first task of {swarm_name(service)} to pass its health check")
         while True:
@@ -563,8 +563,7 @@ class _SwarmRun:
                     if loading
                     else f"the service's task failed: {_task_error(failed[-1])}"
                     + (f": {why}" if why else ""),
-                    hint="`modelbay serve NAME:VERSION` runs the same version on this machine "
-                    "to try it",
+                    hint=f"`modelbay serve {ref}` runs the same version on this machine to try it",
                     show_log=True,
                 )
             if time.monotonic() > deadline:

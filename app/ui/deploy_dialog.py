@@ -626,16 +626,17 @@ class DeployDialog(QDialog):
         elif job.error:
             self.bar.setValue(0)
             self.step.setText("failed")
-            self._failed(*job.error)
+            self._failed(*job.error, tail=str(getattr(job.failure, "log_tail", "") or ""))
 
     def _previous(self) -> str:
         if self.current is not None:
             return f"{self.current.ref} keeps serving as {self.address}."
         return f"nothing ran as {self.address} before, and nothing runs there now."
 
-    def _failed(self, message: str, hint: str) -> None:
-        first, _, tail = message.partition("\n")
-        first = first.removesuffix(" Its last log lines:").rstrip(".")
+    def _failed(self, message: str, hint: str, *, tail: str = "") -> None:
+        """The error in words; under it the last lines of the new container's log, when it
+        failed its health check (the whole tail is in the log view already)."""
+        first = message.rstrip(".")
         lines = [f"<b>The deploy failed:</b> {html.escape(first)}."]
         if hint:
             lines.append(html.escape(hint[:1].upper() + hint[1:]) + ".")
@@ -646,10 +647,8 @@ class DeployDialog(QDialog):
             )
         text = "<br>".join(lines)
         if tail.strip():
-            self.log_view.appendPlainText("\n--- the new container's last log lines ---")
-            self.log_view.appendPlainText(tail.strip())
             last = "\n".join(tail.strip().splitlines()[-OUTCOME_LOG_LINES:])
-            text += f"<pre>{html.escape(last)}</pre>"
+            text += f"<br>Its last log lines:<pre>{html.escape(last)}</pre>"
         self._say(text, ERROR_COLOUR)
 
     def _say(self, text: str, colour: str) -> None:

@@ -70,6 +70,7 @@ class Job(QObject):
         self.total: int | None = None
         self.message = "waiting"
         self.error: tuple[str, str] | None = None
+        self.failure: ModelbayError | None = None  # the error itself, for what it carries
         self.result: Any = None
         self.log_lines: list[str] = []  # everything logged so far, for a viewer opened later
         self._from_worker_progress.connect(self._on_progress)
@@ -106,6 +107,7 @@ class Job(QObject):
         except ModelbayError as exc:
             log.warning("%s failed: %s", self.title, exc)
             self.error = (exc.message, exc.hint or "")
+            self.failure = exc
             self._from_worker_state.emit(JobState.FAILED.value)
         except Exception as exc:  # noqa: BLE001 - a bug: words for the user, traceback to the log
             log.exception("%s failed with an internal error", self.title)

@@ -24,7 +24,7 @@ from pytestqt.qtbot import QtBot
 
 from app.config import Config
 from app.deploy.host import DeployError
-from app.deploy.service import DeployOptions, DeployResult, ServiceStatus
+from app.deploy.service import DeployOptions, DeployResult, ServiceStatus, show_log_tail
 from app.errors import ModelbayError
 from app.registry import DeploymentInfo, NewDeployment, Registry, VersionInfo
 from app.remote.ship import ShipResult
@@ -247,12 +247,18 @@ def test_deploy_window_shows_a_failure_in_words_and_the_new_containers_log(
     dialog = make_dialog(qtbot, registry, second, queues)
     qtbot.waitUntil(lambda: dialog.current is not None, timeout=10_000)
 
+    said: list[str] = []
+
     def fails(_p: object, _c: object) -> None:
-        raise DeployError(
+        error = DeployError(
             "the new container did not become healthy within 8 s; the previous version keeps "
-            "serving. Its last log lines:\nTraceback (most recent call last):\nValueError: lots",
-            hint="see its last log lines below; a slow model may need a longer --timeout",
+            "serving",
+            hint="a slow model may need a longer --timeout",
+            show_log=True,
         )
+        tail = "\n".join([*(f"INFO starting {i}" for i in range(20)), "ValueError: lots"])
+        show_log_tail(error, tail, "modelbay-iris-2", said.append)  # as the deploy does
+        raise error
 
     job = queues[1].submit("Deploying iris:2 to gpu-1 as iris", fails)
     dialog.watch(job, "iris@gpu-1")
@@ -260,9 +266,11 @@ def test_deploy_window_shows_a_failure_in_words_and_the_new_containers_log(
     text = dialog.outcome.text()
     assert "The deploy failed:</b> the new container did not become healthy within 8 s" in text
     assert "the previous version keeps serving" in text
-    assert "See its last log lines below; a slow model may need a longer --timeout" in text
-    assert "<pre>Traceback (most recent call last):\nValueError: lots</pre>" in text
-    assert "ValueError: lots" in dialog.log_view.toPlainText()
+    assert "A slow model may need a longer --timeout" in text
+    last = "\n".join([*(f"INFO starting {i}" for i in range(13, 20)), "ValueError: lots"])
+    assert f"Its last log lines:<pre>{last}</pre>" in text  # the last 8 of them
+    assert "INFO starting 12" not in text
+    assert "  ValueError: lots" in said  # the step log has all of them
     assert not dialog.cancel_button.isEnabled()
     assert dialog.step.text() == "failed"
 
