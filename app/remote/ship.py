@@ -168,7 +168,7 @@ def ship(
         raise _nothing_to_ship(candidates)
     try:
         session = connect(host, secrets=secrets, prompt=prompt)
-    except BaseException:
+    except Exception:
         _local_image(candidates)[0].close()  # "no image here" says more than a host we did not need
         raise
     with session:

@@ -27,6 +27,7 @@ from app.config import Config
 from app.errors import Cancelled, ConflictError
 from app.progress import CancelToken
 from app.registry import Registry
+from app.remote.docker_remote import RemoteDockerError
 from app.remote.ship import ShipFailed, ship
 from tests.formats import makers
 from tests.remote.conftest import add_test_host, forget_images
@@ -287,6 +288,21 @@ def test_a_ship_killed_halfway_leaves_the_host_unchanged(
     result = ship(shipping_registry, "iris:1", "test-host")
     assert result.layers_sent == result.layers_total
     assert result.image_id in _remote_images(remote_host)
+
+
+def test_a_user_who_may_not_use_docker_there_is_told_so_before_anything_is_sent(
+    shipping_registry: Registry, remote_host: RemoteHost
+) -> None:
+    user = remote_host.add_user("mbnodocker")
+    add_test_host(shipping_registry, remote_host, "no-docker", user=user)
+    before = remote_host.received_bytes()
+    with pytest.raises(RemoteDockerError) as refused:
+        ship(shipping_registry, "iris:1", "no-docker")
+    assert refused.value.message == (
+        f"{user} on no-docker may not use Docker (permission denied on its socket)"
+    )
+    assert f"usermod -aG docker {user}" in (refused.value.hint or "")
+    assert remote_host.received_bytes() - before < 1_000_000  # the login, not the image
 
 
 def test_a_version_without_an_image_is_refused_with_what_to_do(
