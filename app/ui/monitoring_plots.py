@@ -28,8 +28,8 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")  # never another binding fo
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPalette, QPen, QPixmap
+from PySide6.QtCore import QEvent, QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPalette, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -226,13 +226,37 @@ class NewestParts(pg.GraphicsObject):  # type: ignore[misc]  # pyqtgraph has no 
         )
         for key in self._order:
             found = self.parts.get(key)
-            if found is None or len(found[0]) < 2:
+            if found is None or not len(found[0]):
                 continue
-            path = self._paths.get(key)
-            if path is None:
-                path = self._paths[key] = pg.arrayToQPath(found[0], found[1], connect="finite")
-            painter.setPen(self._pens[key])
-            painter.drawPath(path)
+            drawn = self._paths.get(key)
+            if drawn is None:
+                x, y = found
+                line = pg.arrayToQPath(x, y, connect="finite") if len(x) > 1 else None
+                drawn = self._paths[key] = (line, _lone_points(x, y))
+            line, dots = drawn
+            pen = self._pens[key]
+            if line is not None:
+                painter.setPen(pen)
+                painter.drawPath(line)
+            if dots is not None:  # a line through them draws nothing: a dot each
+                dot = QPen(pen)
+                dot.setCosmetic(True)  # pixels, whatever the zoom
+                dot.setWidthF(2 * self.PAD)
+                dot.setCapStyle(Qt.PenCapStyle.RoundCap)
+                painter.setPen(dot)
+                painter.drawPoints(dots)
+
+
+def _lone_points(x: Any, y: Any) -> QPolygonF | None:
+    """The points with no drawn neighbour: the first window of a service, or one between
+    gaps (None when there are none)."""
+    finite = np.isfinite(y)
+    before = np.concatenate(([False], finite[:-1]))
+    after = np.concatenate((finite[1:], [False]))
+    lone = finite & ~before & ~after
+    if not lone.any():
+        return None
+    return QPolygonF([QPointF(float(a), float(b)) for a, b in zip(x[lone], y[lone], strict=True)])
 
 
 def _first_change(old: tuple[Any, Any] | None, x: Any, y: Any) -> int:
@@ -843,7 +867,8 @@ class Dashboard(QWidget):
         if self._x_range is None or last > self._x_range[1]:
             seconds = self.visible_seconds
             span = max(last - first, 60.0) if seconds is None else float(seconds)
-            left = first if seconds is None else last - span
+            # at least a minute: the first window is drawn at the right, not on the left edge
+            left = min(first, last - span) if seconds is None else last - span
             self._x_range = (left, last + HEADROOM * span)
             self.drift_plot.setXRange(*self._x_range, padding=0)
             start = moved = int(np.searchsorted(times, left))

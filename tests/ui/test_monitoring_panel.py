@@ -660,3 +660,40 @@ def test_the_feature_list_fits_long_names_and_follows_the_worst_drift(qtbot: QtB
     dashboard.feature_list.setCurrentItem(dashboard.feature_list.topLevelItem(3))
     dashboard.set_span(span(0.5))  # a new span: the user's choice stays
     assert dashboard.selected == "petal width (cm)"
+
+
+@pytest.mark.parametrize("dots", [True, False])
+def test_a_first_window_shows_as_a_dot_before_there_is_a_line(
+    qtbot: QtBot, panel: MonitoringPanel, monkeypatch: pytest.MonkeyPatch, dots: bool
+) -> None:
+    """One window is one point per curve: a line through it draws nothing, so the newest
+    points draw a dot where a point has no neighbour. ``dots=False`` is the control: the
+    same picture without the dots has nothing there."""
+    from dataclasses import replace
+
+    from PySide6.QtCore import QPointF
+
+    from app.ui import monitoring_plots
+    from tests.benchmarks.monitoring_dashboard import one_window
+
+    if not dots:
+        monkeypatch.setattr(monitoring_plots, "_lone_points", lambda x, y: None)
+    dashboard = panel.ensure_dashboard()
+    panel.stack.setCurrentWidget(panel.plots_page)
+    block = one_window(["feature_00"], START + 60, 0, np.random.default_rng(3))
+    dashboard.append(replace(block, features=["feature_00"]))
+    dashboard.redraw()
+    box = dashboard.drift_plot.getViewBox()
+    box.setRange(xRange=(START, START + 120), yRange=(0, 1), padding=0)
+    qtbot.wait(50)
+    score = float(dashboard.windows.view("drift:feature_00")[-1])
+    view = dashboard.graphics
+    at = view.mapFromScene(box.mapViewToScene(QPointF(START + 60, score)))
+    image = view.viewport().grab().toImage()
+    background = image.pixelColor(at.x() - 20, at.y()).rgb()
+    around = [
+        image.pixelColor(at.x() + dx, at.y() + dy).rgb()
+        for dx in range(-2, 3)
+        for dy in range(-2, 3)
+    ]
+    assert any(colour != background for colour in around) == dots
