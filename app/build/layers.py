@@ -153,15 +153,12 @@ def damaged_files(files: Mapping[str, Path]) -> list[Path]:
     (a disk fault, or an edit by hand)."""
     damaged = []
     for diff_id, path in files.items():
-        digest = hashlib.sha256()
         try:
             with path.open("rb") as stream:
-                while chunk := stream.read(CHUNK):
-                    digest.update(chunk)
+                digest = hashlib.file_digest(stream, "sha256").hexdigest()
         except OSError:
-            damaged.append(path)
-            continue
-        if f"sha256:{digest.hexdigest()}" != diff_id:
+            digest = ""
+        if f"sha256:{digest}" != diff_id:
             damaged.append(path)
     return damaged
 
